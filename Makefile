@@ -1,0 +1,88 @@
+# queuefs - plain Makefile, explicit source lists.
+#
+#   make            build build/bin/queuefs
+#   make test       install missing Debian packages, build, run unit + mount tests
+#   make demo       install missing packages, build, mount a demo queue
+#   make check-asan / check-valgrind   the test suite under sanitizers / valgrind
+
+CC      ?= gcc
+BUILD   ?= build
+PKGS     = fuse3 libxxhash check
+OPTFLAGS ?= -O2 -g
+CFLAGS_ALL = -std=gnu11 $(OPTFLAGS) -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude \
+	     $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS) $(CFLAGS)
+LIBS_FS    = $(shell pkg-config --libs fuse3 libxxhash 2>/dev/null) -lpthread
+LIBS_CHECK = $(shell pkg-config --libs check 2>/dev/null)
+
+LIB_SRCS = fs/log.c fs/conf.c fs/route.c fs/backing.c fs/node.c fs/place.c fs/sync.c fs/ops.c
+MAIN_SRCS = fs/main.c
+UNIT_SRCS = test/unit/check_main.c test/unit/check_conf.c test/unit/check_route.c \
+	    test/unit/check_backing.c
+MOUNT_SRCS = test/mount/check_mount.c test/mount/mnt.c
+
+LIB_OBJS   = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+MAIN_OBJS  = $(MAIN_SRCS:%.c=$(BUILD)/obj/%.o)
+UNIT_OBJS  = $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o)
+MOUNT_OBJS = $(MOUNT_SRCS:%.c=$(BUILD)/obj/%.o)
+
+QUEUEFS     = $(BUILD)/bin/queuefs
+UNIT_TEST   = $(BUILD)/test/check_unit
+MOUNT_TEST  = $(BUILD)/test/check_mount
+
+.PHONY: all deps test check-unit check-mount check-asan check-valgrind demo demo-stop \
+	format clean
+
+all: $(QUEUEFS) $(UNIT_TEST) $(MOUNT_TEST)
+
+deps:
+	@sh mount-helpers/install-deps
+
+$(BUILD)/obj/%.o: %.c $(wildcard include/*.h) $(wildcard test/mount/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(QUEUEFS): $(MAIN_OBJS) $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS_FS) $(LDFLAGS)
+
+$(UNIT_TEST): $(UNIT_OBJS) $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS_CHECK) $(LIBS_FS) $(LDFLAGS)
+
+$(MOUNT_TEST): $(MOUNT_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS_CHECK) -lpthread $(LDFLAGS)
+
+test: deps
+	$(MAKE) all
+	$(MAKE) check-unit
+	$(MAKE) check-mount
+
+check-unit: $(UNIT_TEST)
+	$(UNIT_TEST)
+
+check-mount: $(QUEUEFS) $(MOUNT_TEST)
+	QUEUEFS=$(abspath $(QUEUEFS)) sh test/mount/run $(MOUNT_TEST)
+
+# Sanitizers: a separate build tree so the two never mix objects.
+check-asan: deps
+	$(MAKE) BUILD=build-asan OPTFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
+	ASAN_OPTIONS=detect_leaks=1 $(MAKE) BUILD=build-asan OPTFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check-unit check-mount
+
+check-valgrind: deps all
+	CK_FORK=no valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite $(UNIT_TEST)
+	QUEUEFS_WRAPPER="valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --log-file=$(abspath $(BUILD))/valgrind-%p.log" \
+		QUEUEFS=$(abspath $(QUEUEFS)) sh test/mount/run $(MOUNT_TEST)
+	@! grep -l "ERROR SUMMARY: [1-9]" $(BUILD)/valgrind-*.log
+
+demo: deps $(QUEUEFS)
+	sh mount-helpers/demo start $(abspath $(QUEUEFS))
+
+demo-stop:
+	sh mount-helpers/demo stop
+
+format:
+	clang-format -i fs/*.c include/*.h test/unit/*.c test/mount/*.c test/mount/*.h
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,302 @@
+/*
+ * NAME
+ *	queuefs - one mail-queue directory spread over many disks and tmpfs
+ * SYNOPSIS
+ *	queuefs [-f] [-d] [-s] [-o option[,option...]] CONFIG MOUNTPOINT
+ * DESCRIPTION
+ *	Start-up: read the command line and CONFIG, open and check every
+ *	backing root (manifests), walk the tree once (missing directory copies,
+ *	duplicate names), mount, detach unless -f, and serve the kernel with a
+ *	multi-threaded libfuse low-level session until unmounted or signalled.
+ *
+ *	-o options that name a config key (entry_timeout=5, migrate, ...)
+ *	override the file; all others go to libfuse (allow_other, ...).
+ *	default_permissions is always on: the daemon runs as root and leaves
+ *	permission checks to the kernel.
+ * DIAGNOSTICS
+ *	Every start-up problem is printed, one line each, before queuefs exits
+ *	with status 1; nothing is mounted then. At run time problems go to
+ *	syslog (stderr with -f).
+ */
+#include "queuefs.h"
+
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backing.h"
+#include "conf.h"
+#include "log.h"
+#include "node.h"
+#include "ops.h"
+#include "place.h"
+#include "sync.h"
+
+struct cmdline {
+	const char *config;
+	const char *mountpoint;
+	int foreground;
+	int debug;
+	int single;
+	int help;
+	int version;
+	int bad;
+	char *opts[64]; /* -o options, applied after the config file */
+	int nopts;
+};
+
+enum { KEY_FG, KEY_DEBUG, KEY_SINGLE, KEY_HELP, KEY_VERSION };
+
+static const struct fuse_opt cmd_spec[] = { FUSE_OPT_KEY("-f", KEY_FG),
+					    FUSE_OPT_KEY("-d", KEY_DEBUG),
+					    FUSE_OPT_KEY("debug", KEY_DEBUG),
+					    FUSE_OPT_KEY("-s", KEY_SINGLE),
+					    FUSE_OPT_KEY("-h", KEY_HELP),
+					    FUSE_OPT_KEY("--help", KEY_HELP),
+					    FUSE_OPT_KEY("-V", KEY_VERSION),
+					    FUSE_OPT_KEY("--version", KEY_VERSION),
+					    FUSE_OPT_END };
+
+/* cmd_proc - sort each argument into our fields; nothing goes to libfuse here */
+static int cmd_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct cmdline *cl = data;
+
+	(void)outargs;
+	switch (key) {
+	case KEY_FG:
+		cl->foreground = 1;
+		return 0;
+	case KEY_DEBUG:
+		cl->debug = cl->foreground = 1;
+		return 0;
+	case KEY_SINGLE:
+		cl->single = 1;
+		return 0;
+	case KEY_HELP:
+		cl->help = 1;
+		return 0;
+	case KEY_VERSION:
+		cl->version = 1;
+		return 0;
+	case FUSE_OPT_KEY_OPT:
+		if (arg[0] == '-') {
+			fprintf(stderr, "queuefs: unknown option %s\n", arg);
+			cl->bad = 1;
+		} else if (cl->nopts < (int)(sizeof(cl->opts) / sizeof(cl->opts[0]))) {
+			cl->opts[cl->nopts++] = strdup(arg);
+		}
+		return 0;
+	case FUSE_OPT_KEY_NONOPT:
+		if (!cl->config)
+			cl->config = arg;
+		else if (!cl->mountpoint)
+			cl->mountpoint = arg;
+		else {
+			fprintf(stderr, "queuefs: unexpected argument %s\n", arg);
+			cl->bad = 1;
+		}
+		return 0;
+	}
+	return 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: queuefs [-f] [-d] [-s] [-o option[,option...]] CONFIG MOUNTPOINT\n"
+		   "  -f         stay in the foreground, log to stderr\n"
+		   "  -d         debug: foreground, libfuse and queuefs debug output\n"
+		   "  -s         single-threaded\n"
+		   "  -o KEY=VAL override a global config key (entry_timeout, migrate, ...)\n"
+		   "  -o OPT     any other option goes to libfuse (allow_other is on by default)\n"
+		   "see queuefs(8) and the README for the config file format\n");
+}
+
+/* mountpoint_check - refuse loops; detach a dead mount left by a killed daemon */
+static int mountpoint_check(const char *mnt, const struct conf *c)
+{
+	char real[PATH_MAX], breal[PATH_MAX];
+	struct stat st;
+	size_t ml;
+	int bad = 0;
+
+	if (stat(mnt, &st) < 0 && errno == ENOTCONN) {
+		if (umount2(mnt, MNT_DETACH) == 0)
+			log_warnx("mountpoint %s held a dead FUSE mount (daemon killed?): detached it", mnt);
+	}
+	if (!realpath(mnt, real)) {
+		fprintf(stderr, "queuefs: mountpoint %s: %s\n", mnt, strerror(errno));
+		return -1;
+	}
+	ml = strlen(real);
+	for (int ci = 0; ci < c->nclasses; ci++) {
+		for (int s = 0; s < c->classes[ci].nshards; s++) {
+			if (!realpath(c->classes[ci].shards[s], breal))
+				continue; /* reported with more context by the backing checks */
+			if (strcmp(breal, real) == 0 || (strncmp(breal, real, ml) == 0 && breal[ml] == '/') ||
+			    strcmp(real, "/") == 0) {
+				fprintf(stderr, "queuefs: backing %s lies inside the mountpoint %s\n",
+					c->classes[ci].shards[s], mnt);
+				bad = 1;
+			}
+		}
+	}
+	return bad ? -1 : 0;
+}
+
+/* raise_nofile - every cached inode holds an fd: allow as many as the hard limit */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn(errno, "setrlimit NOFILE");
+	}
+}
+
+/* fuse_args_build - what libfuse gets: our fixed options plus the unknown -o ones */
+static int fuse_args_build(struct fuse_args *fa, const struct cmdline *cl, const struct conf *c,
+			   char **passthru, int npass)
+{
+	char opt[256];
+
+	if (fuse_opt_add_arg(fa, "queuefs") < 0)
+		return -1;
+	snprintf(opt, sizeof(opt), "-odefault_permissions,fsname=%s,subtype=queuefs%s", c->fsname,
+		 c->allow_other ? ",allow_other" : "");
+	if (fuse_opt_add_arg(fa, opt) < 0)
+		return -1;
+	if (cl->debug && fuse_opt_add_arg(fa, "-odebug") < 0)
+		return -1;
+	for (int i = 0; i < npass; i++) {
+		snprintf(opt, sizeof(opt), "-o%s", passthru[i]);
+		if (fuse_opt_add_arg(fa, opt) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv), fa = FUSE_ARGS_INIT(0, NULL);
+	struct cmdline cl = { 0 };
+	static struct conf conf;
+	static struct layout layout;
+	static struct fs fs;
+	struct fuse_session *se;
+	struct fuse_loop_config *lc;
+	char *passthru[64];
+	int npass = 0, ret = 1, err;
+
+	if (fuse_opt_parse(&args, &cl, cmd_spec, cmd_proc) < 0 || cl.bad) {
+		usage(stderr);
+		return 1;
+	}
+	if (cl.help) {
+		usage(stdout);
+		return 0;
+	}
+	if (cl.version) {
+		printf("queuefs %s (libfuse %s)\n", QFS_VERSION, fuse_pkgversion());
+		return 0;
+	}
+	if (!cl.config || !cl.mountpoint) {
+		usage(stderr);
+		return 1;
+	}
+	log_init(true, cl.debug);
+
+	conf_init(&conf);
+	if (conf_load(&conf, cl.config, stderr) < 0) {
+		fprintf(stderr, "queuefs: %s: configuration refused\n", cl.config);
+		return 1;
+	}
+	for (int i = 0; i < cl.nopts; i++) {
+		char key[128], reason[256], *eq = strchr(cl.opts[i], '=');
+
+		snprintf(key, sizeof(key), "%.*s", eq ? (int)(eq - cl.opts[i]) : (int)strlen(cl.opts[i]),
+			 cl.opts[i]);
+		err = conf_set(&conf, key, eq ? eq + 1 : NULL, reason, sizeof(reason));
+		if (err == -ENOENT)
+			passthru[npass++] = cl.opts[i];
+		else if (err < 0) {
+			fprintf(stderr, "queuefs: -o %s: %s\n", cl.opts[i], reason);
+			return 1;
+		}
+	}
+	if (mountpoint_check(cl.mountpoint, &conf) < 0)
+		return 1;
+	umask(0);
+	raise_nofile();
+	if (backing_layout_open(&layout, &conf, stderr) < 0) {
+		fprintf(stderr, "queuefs: mount of %s refused\n", cl.mountpoint);
+		return 1;
+	}
+	if ((err = node_fs_init(&fs, &conf, &layout)) < 0 || (err = ops_proc_init()) < 0)
+		fatal(err, "init");
+	if ((err = place_scan(&fs)) < 0) {
+		fprintf(stderr, "queuefs: checking the backings failed: %s\n", strerror(-err));
+		return 1;
+	}
+	if (fuse_args_build(&fa, &cl, &conf, passthru, npass) < 0)
+		fatalx("out of memory");
+
+	se = fuse_session_new(&fa, &qfs_ops, sizeof(qfs_ops), &fs);
+	if (!se) {
+		fprintf(stderr, "queuefs: cannot start a FUSE session (bad -o option?)\n");
+		goto out;
+	}
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out_session;
+	if (fuse_session_mount(se, cl.mountpoint) != 0) {
+		fprintf(stderr, "queuefs: cannot mount %s\n", cl.mountpoint);
+		goto out_signals;
+	}
+	if (sync_start(&fs) < 0)
+		goto out_unmount;
+	log_info("mounted %s on %s: %d backings, %d classes, layout generation %u", cl.config, cl.mountpoint,
+		 layout.n, conf.nclasses, layout.generation);
+	if (fuse_daemonize(cl.foreground) != 0)
+		goto out_sync;
+	if (!cl.foreground)
+		log_to_syslog();
+
+	if (cl.single) {
+		ret = fuse_session_loop(se);
+	} else {
+		lc = fuse_loop_cfg_create();
+		fuse_loop_cfg_set_max_threads(lc, conf.max_threads);
+		fuse_loop_cfg_set_idle_threads(lc, conf.max_threads / 2 ? conf.max_threads / 2 : 1);
+		ret = fuse_session_loop_mt(se, lc);
+		fuse_loop_cfg_destroy(lc);
+	}
+	ret = ret != 0;
+	log_info("unmounting %s", cl.mountpoint);
+out_sync:
+	sync_stop();
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+out:
+	node_fs_destroy(&fs);
+	backing_layout_close(&layout);
+	conf_free(&conf);
+	fuse_opt_free_args(&fa);
+	fuse_opt_free_args(&args);
+	for (int i = 0; i < cl.nopts; i++)
+		free(cl.opts[i]);
+	return ret;
+}

@@ -1,0 +1,96 @@
+/*
+ * conf.h - the queuefs configuration: file, presets and -o overrides
+ *
+ * One table of typed keys (name, type, default, min, max) serves the
+ * configuration file and the -o options of the command line. A file is
+ * parsed completely before it is judged: every error is reported as
+ * "file:line: message", not just the first one.
+ */
+#ifndef QFS_CONF_H
+#define QFS_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "queuefs.h"
+
+/* How a routing key is derived from a file's base name. */
+enum key_op_kind {
+	KEY_WHOLE,	  /* "whole": the name as it is */
+	KEY_STRIP_PREFIX, /* "strip-prefix:N": drop the first N bytes */
+	KEY_STRIP_SUFFIX, /* "strip-suffix:N": drop the last N bytes */
+	KEY_STRIP_LEAD,	  /* "strip-lead:A,B": drop the first listed leading literal present */
+	KEY_STRIP_TRAIL,  /* "strip-trail:A,B": drop the first listed trailing literal present */
+};
+
+struct key_op {
+	enum key_op_kind kind;
+	unsigned n;		  /* STRIP_PREFIX, STRIP_SUFFIX */
+	char *alts[QFS_MAX_ALTS]; /* STRIP_LEAD, STRIP_TRAIL */
+	int nalts;
+};
+
+/* "pin = GLOB N": paths matching GLOB prefer shard N (1-based) of the class. */
+struct pin {
+	char *glob;
+	int shard; /* 0-based index into qclass.shards */
+};
+
+struct qclass {
+	char name[32];
+	char *shards[QFS_MAX_SHARDS]; /* backing root paths, in config order */
+	int nshards;
+	char *match[QFS_MAX_GLOBS]; /* globs; with a '/' they match the path */
+	int nmatch;
+	struct key_op key[QFS_MAX_KEYOPS]; /* applied in order to the base name */
+	int nkey;
+	struct pin pins[QFS_MAX_PINS];
+	int npins;
+	bool is_volatile;	  /* "volatile = yes": tmpfs; contents may vanish at reboot */
+	bool is_default;	  /* "default = yes": receives names no rule matches */
+	uint64_t min_free_bytes;  /* 0 = inherit the global value */
+	uint64_t min_free_inodes; /* 0 = inherit the global value */
+	int line;		  /* line of the [class] header, for messages */
+};
+
+struct conf {
+	char *path;	 /* config file, for messages */
+	char preset[16]; /* "", "sendmail", "postfix", "exim" */
+	struct qclass classes[QFS_MAX_CLASSES];
+	int nclasses;
+	int default_class;	 /* index into classes */
+	double entry_timeout;	 /* seconds the kernel may cache a name */
+	double attr_timeout;	 /* seconds the kernel may cache attributes */
+	double negative_timeout; /* seconds the kernel may cache a miss */
+	uint64_t min_free_bytes; /* a shard below this takes no new files */
+	uint64_t min_free_inodes;
+	bool allow_other; /* let the MTA's users into the mount */
+	bool migrate;	  /* accept a layout change (shard added/removed) */
+	unsigned max_threads;
+	char fsname[64];
+};
+
+/*
+ * conf_init - fill in the defaults of every key, no classes.
+ * conf_load - read PATH into C (after conf_init); apply the preset; check
+ *	the result. Every problem is written to ERRS as "PATH:LINE: message"
+ *	(LINE 0 for problems of the whole file). Returns 0 or -EINVAL (any
+ *	error), -errno when the file cannot be read.
+ * conf_set - set one global key from a -o option ("key=value" or "key"
+ *	for booleans). Returns 0, or -EINVAL / -ENOENT (unknown key) with a
+ *	one-line reason in ERR.
+ * conf_free - release what conf_load allocated.
+ * conf_class_by_name - index of the class, or -1.
+ */
+void conf_init(struct conf *c);
+int conf_load(struct conf *c, const char *path, FILE *errs);
+int conf_set(struct conf *c, const char *key, const char *value, char *err, size_t errlen);
+void conf_free(struct conf *c);
+int conf_class_by_name(const struct conf *c, const char *name);
+
+/* conf_parse_size - "64M", "1G", "4096", "0" -> bytes; -EINVAL if malformed. */
+int conf_parse_size(const char *s, uint64_t *out);
+
+#endif

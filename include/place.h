@@ -1,0 +1,51 @@
+/*
+ * place.h - where a name lives: route, locate, duplicates, mount-time scan
+ *
+ * The glue between the pure router and the backings: place_route turns a
+ * directory and a name into the backings of its class in preference order;
+ * place_locate finds the one backing copy of a name, asking the hash home
+ * first; place_resolve settles a name found on more than one backing.
+ */
+#ifndef QFS_PLACE_H
+#define QFS_PLACE_H
+
+#include <sys/stat.h>
+
+#include "node.h"
+
+struct placement {
+	int cls;
+	int n;			   /* backings of the class */
+	int order[QFS_MAX_SHARDS]; /* backing indices, preferred first */
+};
+
+/* place_relpath - "DIRPATH/NAME" (or NAME in the root) into BUF; -ENAMETOOLONG */
+int place_relpath(struct node *d, const char *name, char *buf, size_t len);
+
+/* place_route - the backings NAME in D may be created on, best first */
+void place_route(struct fs *fs, struct node *d, const char *name, struct placement *p);
+
+/*
+ * place_locate - the backing that holds NAME in directory D: the hash home
+ *	first, then the other shards of the class, then every other backing.
+ *	Returns 0 with *BIDX and *ST, or -ENOENT, or another -errno.
+ */
+int place_locate(struct fs *fs, struct node *d, const char *name, int *bidx, struct stat *st);
+
+/*
+ * place_resolve - NAME in D is a non-directory on every backing in MASK:
+ *	keep the copy with the newest ctime (a rename onto a name on another
+ *	backing that crashed before removing the old copy leaves exactly
+ *	this: the new copy is the renamed one), ties to the preferred
+ *	backing; move the others to their backing's .queuefs/quarantine.
+ *	Returns the winner's backing index or -errno.
+ */
+int place_resolve(struct fs *fs, struct node *d, const char *name, uint64_t mask);
+
+/* place_scan - walk the whole tree at mount: create missing directory copies, resolve duplicates */
+int place_scan(struct fs *fs);
+
+/* place_hidden - names of the root that belong to queuefs or the disk, not to the MTA */
+int place_hidden(struct fs *fs, struct node *d, const char *name);
+
+#endif
