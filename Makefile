@@ -14,7 +14,7 @@ CFLAGS_ALL = -std=gnu11 $(OPTFLAGS) -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclud
 LIBS_FS    = $(shell pkg-config --libs fuse3 libxxhash 2>/dev/null) -lpthread
 LIBS_CHECK = $(shell pkg-config --libs check 2>/dev/null)
 
-LIB_SRCS = fs/log.c fs/conf.c fs/route.c fs/backing.c fs/node.c fs/place.c fs/sync.c fs/ops.c
+LIB_SRCS = fs/log.c fs/conf.c fs/route.c fs/backing.c fs/node.c fs/place.c fs/sync.c fs/ops.c fs/ops_entry.c fs/ops_file.c fs/ops_dir.c
 MAIN_SRCS = fs/main.c
 UNIT_SRCS = test/unit/check_main.c test/unit/check_conf.c test/unit/check_route.c \
 	    test/unit/check_backing.c
