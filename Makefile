@@ -18,7 +18,9 @@ LIB_SRCS = fs/log.c fs/conf.c fs/route.c fs/backing.c fs/node.c fs/place.c fs/sy
 MAIN_SRCS = fs/main.c
 UNIT_SRCS = test/unit/check_main.c test/unit/check_conf.c test/unit/check_route.c \
 	    test/unit/check_backing.c
-MOUNT_SRCS = test/mount/check_mount.c test/mount/mnt.c
+MOUNT_SRCS = test/mount/check_mount.c test/mount/check_ops.c test/mount/check_place.c \
+	     test/mount/check_mta.c test/mount/check_inode.c test/mount/check_manifest.c \
+	     test/mount/mnt.c
 
 LIB_OBJS   = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 MAIN_OBJS  = $(MAIN_SRCS:%.c=$(BUILD)/obj/%.o)

@@ -36,6 +36,7 @@ struct dir_entry {
 struct dir_handle {
 	struct dir_entry *ents;
 	size_t n;
+	uint64_t dotdot; /* st_ino of the parent: glibc hides entries with d_ino 0 */
 	int loaded;
 };
 
@@ -81,6 +82,9 @@ static int dir_list(struct fs *fs, struct node *d, struct dir_handle *h)
 			break;
 		}
 		while ((de = readdir(dir)) != NULL) {
+			if (strcmp(de->d_name, "..") == 0 && b == d->bidx)
+				h->dotdot = d == &fs->root ? d->st_ino
+							   : backing_ino(&fs->layout->b[b], de->d_ino);
 			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
 			    place_hidden(fs, d, de->d_name))
 				continue;
@@ -193,6 +197,7 @@ void qfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct 
 			st.st_mode = S_IFDIR;
 		} else if (i == 1) {
 			name = "..";
+			st.st_ino = h->dotdot ? h->dotdot : d->st_ino;
 			st.st_mode = S_IFDIR;
 		} else {
 			name = h->ents[i - 2].name;
