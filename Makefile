@@ -66,16 +66,47 @@ check-unit: $(UNIT_TEST)
 check-mount: $(QUEUEFS) $(MOUNT_TEST)
 	QUEUEFS=$(abspath $(QUEUEFS)) sh test/mount/run $(MOUNT_TEST)
 
-# Sanitizers: a separate build tree so the two never mix objects.
+# Sanitizers: a separate build tree so the two never mix objects. Reports of
+# the daemons (which run in the background of the mount tests) go to files,
+# and any report fails the target.
+ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 check-asan: deps
-	$(MAKE) BUILD=build-asan OPTFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
-	ASAN_OPTIONS=detect_leaks=1 $(MAKE) BUILD=build-asan OPTFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check-unit check-mount
+	$(MAKE) BUILD=build-asan OPTFLAGS="$(ASAN_FLAGS)" all
+	rm -f build-asan/sanitizer.*
+	ASAN_OPTIONS=detect_leaks=1:log_path=$(abspath build-asan)/sanitizer \
+	UBSAN_OPTIONS=print_stacktrace=1:log_path=$(abspath build-asan)/sanitizer \
+		$(MAKE) BUILD=build-asan OPTFLAGS="$(ASAN_FLAGS)" check-unit check-mount
+	@if ls build-asan/sanitizer.* >/dev/null 2>&1; then cat build-asan/sanitizer.*; exit 1; fi
 
 check-valgrind: deps all
+	rm -f $(BUILD)/valgrind-*.log
 	CK_FORK=no valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite $(UNIT_TEST)
 	QUEUEFS_WRAPPER="valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --log-file=$(abspath $(BUILD))/valgrind-%p.log" \
 		QUEUEFS=$(abspath $(QUEUEFS)) sh test/mount/run $(MOUNT_TEST)
 	@! grep -l "ERROR SUMMARY: [1-9]" $(BUILD)/valgrind-*.log
+
+# End-to-end: real sendmail, Postfix and Exim on loopback, queue on queuefs
+# (test/e2e/README). Installs and purges the MTAs itself; root only.
+E2E_SRCS = test/e2e/sink.c test/e2e/send.c
+E2E_OBJS = $(E2E_SRCS:%.c=$(BUILD)/obj/%.o)
+E2E_SINK = $(BUILD)/test/e2e-sink
+E2E_SEND = $(BUILD)/test/e2e-send
+
+.PHONY: e2e
+
+$(E2E_OBJS): test/e2e/e2e.h
+
+$(E2E_SINK): $(BUILD)/obj/test/e2e/sink.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDFLAGS)
+
+$(E2E_SEND): $(BUILD)/obj/test/e2e/send.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ -lpthread $(LDFLAGS)
+
+e2e: deps
+	$(MAKE) $(QUEUEFS) $(E2E_SINK) $(E2E_SEND)
+	QUEUEFS=$(abspath $(QUEUEFS)) E2E_BIN=$(abspath $(BUILD)/test) bash test/e2e/run-all $(E2E_MTAS)
 
 demo: deps $(QUEUEFS)
 	sh mount-helpers/demo start $(abspath $(QUEUEFS))

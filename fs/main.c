@@ -198,28 +198,28 @@ int main(int argc, char *argv[])
 	char *passthru[64];
 	int npass = 0, ret = 1, err;
 
+	conf_init(&conf);
 	if (fuse_opt_parse(&args, &cl, cmd_spec, cmd_proc) < 0 || cl.bad) {
 		usage(stderr);
-		return 1;
+		goto out;
 	}
-	if (cl.help) {
-		usage(stdout);
-		return 0;
-	}
-	if (cl.version) {
-		printf("queuefs %s (libfuse %s)\n", QFS_VERSION, fuse_pkgversion());
-		return 0;
+	if (cl.help || cl.version) {
+		if (cl.help)
+			usage(stdout);
+		else
+			printf("queuefs %s (libfuse %s)\n", QFS_VERSION, fuse_pkgversion());
+		ret = 0;
+		goto out;
 	}
 	if (!cl.config || !cl.mountpoint) {
 		usage(stderr);
-		return 1;
+		goto out;
 	}
 	log_init(true, cl.debug);
 
-	conf_init(&conf);
 	if (conf_load(&conf, cl.config, stderr) < 0) {
 		fprintf(stderr, "queuefs: %s: configuration refused\n", cl.config);
-		return 1;
+		goto out;
 	}
 	for (int i = 0; i < cl.nopts; i++) {
 		char key[128], reason[256], *eq = strchr(cl.opts[i], '=');
@@ -231,22 +231,22 @@ int main(int argc, char *argv[])
 			passthru[npass++] = cl.opts[i];
 		else if (err < 0) {
 			fprintf(stderr, "queuefs: -o %s: %s\n", cl.opts[i], reason);
-			return 1;
+			goto out;
 		}
 	}
 	if (mountpoint_check(cl.mountpoint, &conf) < 0)
-		return 1;
+		goto out;
 	umask(0);
 	raise_nofile();
 	if (backing_layout_open(&layout, &conf, stderr) < 0) {
 		fprintf(stderr, "queuefs: mount of %s refused\n", cl.mountpoint);
-		return 1;
+		goto out;
 	}
 	if ((err = node_fs_init(&fs, &conf, &layout)) < 0 || (err = ops_proc_init()) < 0)
 		fatal(err, "init");
 	if ((err = place_scan(&fs)) < 0) {
 		fprintf(stderr, "queuefs: checking the backings failed: %s\n", strerror(-err));
-		return 1;
+		goto out;
 	}
 	if (fuse_args_build(&fa, &cl, &conf, passthru, npass) < 0)
 		fatalx("out of memory");

@@ -112,7 +112,8 @@ static int dir_list(struct fs *fs, struct node *d, struct dir_handle *h)
 	}
 	if (err)
 		return err;
-	qsort(h->ents, h->n, sizeof(*h->ents), dent_cmp);
+	if (h->n)
+		qsort(h->ents, h->n, sizeof(*h->ents), dent_cmp);
 	for (size_t i = 0; i < h->n;) {
 		uint64_t files = 0;
 		size_t j = i;

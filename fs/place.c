@@ -271,7 +271,8 @@ static int scan_dir(struct fs *fs, const char *rel, const int *fds, int depth)
 		if (r < 0)
 			log_warn(-r, "place_scan: read %s on %s", rel[0] ? rel : "/", fs->layout->b[b].path);
 	}
-	qsort(ents, n, sizeof(*ents), scan_cmp);
+	if (n)
+		qsort(ents, n, sizeof(*ents), scan_cmp);
 	for (size_t i = 0; i < n && !err;) {
 		uint64_t files = 0, dirs = 0;
 		char child[PATH_MAX];
