@@ -50,36 +50,30 @@ uint64_t backing_ino(const struct backing *b, uint64_t ino)
 	return ((uint64_t)(b->id + 1) << INO_BITS) | ino;
 }
 
-/* backing_statvfs - statvfs of B, cached for a second unless FRESH */
-int backing_statvfs(struct backing *b, struct statvfs *sv, bool fresh)
+/* backing_statvfs - statvfs of B's root, logged when it fails */
+int backing_statvfs(struct backing *b, struct statvfs *sv)
 {
-	struct timespec now;
-	int err = 0;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-	pthread_mutex_lock(&b->sv_lock);
-	if (fresh || b->sv_when.tv_sec == 0 || now.tv_sec - b->sv_when.tv_sec >= 1) {
-		if (fstatvfs(b->rootfd, &b->sv) < 0) {
-			err = -errno;
-			log_warn(errno, "backing_statvfs: statvfs %s", b->path);
-		}
-		b->sv_err = err;
-		b->sv_when = now;
+	if (fstatvfs(b->rootfd, sv) < 0) {
+		log_warn(errno, "backing_statvfs: statvfs %s", b->path);
+		return -errno;
 	}
-	err = b->sv_err;
-	*sv = b->sv;
-	pthread_mutex_unlock(&b->sv_lock);
-	return err;
+	return 0;
 }
 
-/* backing_room_ok - does B have room above its free-space floor for new files? */
+/*
+ * backing_room_ok - does B have room above its free-space floor for new files?
+ *
+ * Asked afresh at every create while a floor is set: statfs costs no disk
+ * I/O on local filesystems, and a cached answer lets a burst of creates
+ * overshoot the floor and fill the shard.
+ */
 bool backing_room_ok(struct backing *b)
 {
 	struct statvfs sv;
 
 	if (b->min_free_bytes == 0 && b->min_free_inodes == 0)
 		return true;
-	if (backing_statvfs(b, &sv, false) < 0)
+	if (backing_statvfs(b, &sv) < 0)
 		return false;
 	if ((uint64_t)sv.f_bavail * sv.f_frsize < b->min_free_bytes)
 		return false;
@@ -332,7 +326,6 @@ static int layout_fill(struct layout *l, const struct conf *c, FILE *errs)
 			b->min_free_bytes = q->min_free_bytes ? q->min_free_bytes : c->min_free_bytes;
 			b->min_free_inodes = q->min_free_inodes ? q->min_free_inodes : c->min_free_inodes;
 			b->metafd = b->quarfd = -1;
-			pthread_mutex_init(&b->sv_lock, NULL);
 			l->cls_backing[ci][s] = l->n;
 			l->cls_n[ci] = q->nshards;
 			b->rootfd = open(b->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -556,7 +549,6 @@ void backing_layout_close(struct layout *l)
 		if (b->quarfd >= 0)
 			close(b->quarfd);
 		b->rootfd = b->metafd = b->quarfd = -1;
-		pthread_mutex_destroy(&b->sv_lock);
 	}
 	l->n = 0;
 }

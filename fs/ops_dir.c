@@ -259,7 +259,7 @@ void qfs_statfs(fuse_req_t req, fuse_ino_t ino)
 
 			for (int k = 0; k < nseen; k++)
 				dup |= seen[k] == b->dev;
-			if (dup || backing_statvfs(b, &sv, true) < 0)
+			if (dup || backing_statvfs(b, &sv) < 0)
 				continue;
 			seen[nseen++] = b->dev;
 			blocks += (unsigned long long)sv.f_blocks * sv.f_frsize / 4096;

@@ -129,7 +129,6 @@ static int make_placed(fuse_req_t req, struct fs *fs, struct node *d, const char
 		       const void *arg, int *fdp, struct node **out)
 {
 	struct placement p;
-	struct statvfs sv;
 	struct stat st;
 	int err = -ENOSPC, b = -1, fd = -1;
 
@@ -153,8 +152,6 @@ static int make_placed(fuse_req_t req, struct fs *fs, struct node *d, const char
 			err = fd;
 			if (err != -ENOSPC && err != -EDQUOT)
 				goto fail;
-			/* Refresh the cached free space: the floor check must see it full. */
-			backing_statvfs(&fs->layout->b[b], &sv, true);
 		}
 	}
 	if (fd < 0)

@@ -32,10 +32,6 @@ struct backing {
 	dev_t dev;
 	uint64_t min_free_bytes;
 	uint64_t min_free_inodes;
-	pthread_mutex_t sv_lock; /* guards the statvfs cache below */
-	struct statvfs sv;
-	struct timespec sv_when;
-	int sv_err;
 };
 
 struct layout {
@@ -57,8 +53,8 @@ struct layout {
 int backing_layout_open(struct layout *l, const struct conf *c, FILE *errs);
 void backing_layout_close(struct layout *l);
 
-/* backing_statvfs - statvfs of B, cached for a second unless FRESH */
-int backing_statvfs(struct backing *b, struct statvfs *sv, bool fresh);
+/* backing_statvfs - statvfs of B's root; 0 or -errno (logged) */
+int backing_statvfs(struct backing *b, struct statvfs *sv);
 
 /* backing_room_ok - does B have room above its free-space floor for new files? */
 bool backing_room_ok(struct backing *b);

@@ -8,7 +8,8 @@
 #ifndef QUEUEFS_H
 #define QUEUEFS_H
 
-/* clang-format off: must match fuse_common.h token for token */
+/* The macro must match fuse_common.h token for token. */
+/* clang-format off */
 #define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 14)
 #ifndef FUSE_MAKE_VERSION
 #define FUSE_MAKE_VERSION(maj, min)  ((maj) * 100 + (min))

@@ -9,7 +9,8 @@
  *	q.N/{qf,df,xf} layout with path globs and pins. excl: six processes
  *	race O_CREAT|O_EXCL on one name, rename onto a name held by another
  *	shard, and O_EXCL on a name living off its hash home; this TCase
- *	mounts with zero kernel cache timeouts so the daemon decides.
+ *	mounts with zero kernel cache timeouts so the daemon decides. floor:
+ *	a small tmpfs shard with a free-space floor sends new files elsewhere.
  *
  * DIAGNOSTICS
  *	Failures name the file and the backings that hold it.
@@ -20,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "mnt.h"
@@ -376,6 +379,88 @@ START_TEST(test_excl_off_home)
 }
 END_TEST
 
+/*
+ * floor: control shard c1 is a 256 KiB tmpfs and the class keeps a 128 KiB
+ * free-space floor. Far more control data than c1 can hold is written; every
+ * write must succeed (the MTA sees no error while a shard has room) and c1
+ * must stop taking new files before it fills.
+ */
+static struct mnt floor_m;
+static bool floor_tmpfs;
+
+static const char floor_conf[] = "preset = sendmail\n"
+				 "[class control]\n"
+				 "shards = {B}/c1 {B}/c2 {B}/c3\n"
+				 "min_free = 128K\n"
+				 "[class data]\n"
+				 "shards = {B}/d1\n"
+				 "[class transcript]\n"
+				 "shards = {B}/x1\n";
+
+static void floor_up(void)
+{
+	char why[256];
+
+	if (!mnt_init(why, sizeof(why)) || mnt_layout(&floor_m, "floor", floor_conf) < 0)
+		return;
+	if (mount("qfs-floor", floor_m.back[MNT_C1], "tmpfs", 0, "size=256k,mode=0755") < 0) {
+		mnt_fmt(floor_m.why, sizeof(floor_m.why), "mount tmpfs on %s: %s", floor_m.back[MNT_C1],
+			strerror(errno));
+		return;
+	}
+	floor_tmpfs = true;
+	floor_m.up = mnt_start(&floor_m, NULL) == 0;
+}
+
+static void floor_down(void)
+{
+	mnt_fixture_down(&floor_m);
+	if (floor_tmpfs && umount2(floor_m.back[MNT_C1], 0) < 0)
+		umount2(floor_m.back[MNT_C1], MNT_DETACH);
+	floor_tmpfs = false;
+}
+
+START_TEST(test_floor_fallback)
+{
+	static char block[8192];
+	char name[64], rel[128];
+	int per[MNT_NBACK] = { 0 };
+	struct statvfs sv;
+	const int nfiles = 120; /* about 320 KiB of them hash to c1 alone */
+
+	MNT_REQUIRE(&floor_m);
+	memset(block, 'q', sizeof(block));
+	mnt_enter(&floor_m, NULL);
+	for (int i = 0; i < nfiles; i++) {
+		ssize_t n;
+		int fd, b;
+
+		snprintf(name, sizeof(name), "qfFLOOR%05d", i);
+		fd = open(name, O_CREAT | O_EXCL | O_WRONLY, 0600);
+		ck_assert_msg(fd >= 0, "create %s: %s", name, strerror(errno));
+		errno = 0;
+		n = write(fd, block, sizeof(block));
+		ck_assert_msg(n == (ssize_t)sizeof(block), "write %s: got %zd (%s), want %zu", name, n,
+			      strerror(errno), sizeof(block));
+		ck_assert_msg(fsync(fd) == 0, "fsync %s: %s", name, strerror(errno));
+		MNT_OK(close(fd));
+		snprintf(rel, sizeof(rel), "%s", name);
+		ck_assert_msg(mnt_where(&floor_m, rel, &b) == 1, "%s: in %d backings, want 1", rel,
+			      mnt_where(&floor_m, rel, NULL));
+		per[b]++;
+	}
+	MNT_OK(statvfs(floor_m.back[MNT_C1], &sv));
+	ck_assert_msg((unsigned long long)sv.f_bavail * sv.f_frsize >= 64 * 1024,
+		      "c1 has %llu bytes free, want the floor to keep it from filling",
+		      (unsigned long long)sv.f_bavail * sv.f_frsize);
+	ck_assert_msg(per[MNT_C1] > 0 && per[MNT_C1] < nfiles / 6,
+		      "c1 holds %d of %d files, want some but far fewer than its share", per[MNT_C1], nfiles);
+	ck_assert_msg(per[MNT_C1] + per[MNT_C2] + per[MNT_C3] == nfiles,
+		      "control shards hold %d files, want %d", per[MNT_C1] + per[MNT_C2] + per[MNT_C3],
+		      nfiles);
+}
+END_TEST
+
 Suite *place_suite(void)
 {
 	Suite *s = suite_create("place");
@@ -399,6 +484,12 @@ Suite *place_suite(void)
 	tcase_add_test(tc, test_excl_race);
 	tcase_add_test(tc, test_excl_rename_cross_shard);
 	tcase_add_test(tc, test_excl_off_home);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("floor");
+	tcase_add_unchecked_fixture(tc, floor_up, floor_down);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_floor_fallback);
 	suite_add_tcase(s, tc);
 	return s;
 }
