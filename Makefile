@@ -14,7 +14,8 @@ CFLAGS_ALL = -std=gnu11 $(OPTFLAGS) -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclud
 LIBS_FS    = $(shell pkg-config --libs fuse3 libxxhash 2>/dev/null) -lpthread
 LIBS_CHECK = $(shell pkg-config --libs check 2>/dev/null)
 
-LIB_SRCS = fs/log.c fs/conf.c fs/route.c fs/backing.c fs/node.c fs/place.c fs/sync.c fs/ops.c fs/ops_entry.c fs/ops_file.c fs/ops_dir.c
+LIB_SRCS = fs/log.c fs/conf.c fs/route.c fs/backing.c fs/node.c fs/place.c fs/sync.c fs/ops.c fs/ops_entry.c fs/ops_file.c fs/ops_dir.c \
+	   fs/stats.c fs/ctl.c fs/ctl_client.c
 MAIN_SRCS = fs/main.c
 UNIT_SRCS = test/unit/check_main.c test/unit/check_conf.c test/unit/check_route.c \
 	    test/unit/check_backing.c
@@ -119,3 +120,66 @@ format:
 
 clean:
 	rm -rf build build-asan
+
+# ---------------------------------------------------------------------------
+# Operations: queuefsctl (offline check / repair / rebalance), the mount
+# helper, systemd units, man pages; make install / uninstall; make check-ops.
+# (Additive: new variables and targets only; `all` gains queuefsctl below.)
+CTL_SRCS = mount-helpers/queuefsctl.c mount-helpers/queuefsctl_layout.c \
+	   mount-helpers/queuefsctl_walk.c mount-helpers/queuefsctl_mta.c \
+	   mount-helpers/queuefsctl_move.c
+CTL_LIB_SRCS = fs/log.c fs/conf.c fs/route.c fs/backing.c
+CTL_OBJS   = $(CTL_SRCS:%.c=$(BUILD)/obj/%.o)
+QUEUEFSCTL = $(BUILD)/bin/queuefsctl
+
+.PHONY: tools check-ops install uninstall
+
+all: $(QUEUEFSCTL)
+tools: $(QUEUEFSCTL)
+
+$(CTL_OBJS): mount-helpers/queuefsctl.h
+
+$(QUEUEFSCTL): $(CTL_OBJS) $(CTL_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS_FS) -lm $(LDFLAGS)
+
+check-ops: $(QUEUEFS) $(QUEUEFSCTL)
+	QUEUEFS=$(abspath $(QUEUEFS)) QUEUEFSCTL=$(abspath $(QUEUEFSCTL)) \
+		MOUNT_QUEUEFS=$(abspath mount-helpers/mount.queuefs) sh test/ops/run-all
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]. mount(8) looks for its
+# helpers in /sbin only, so mount.queuefs goes there whatever PREFIX says
+# (SBINDIR_MOUNT=$(PREFIX)/sbin to keep everything under PREFIX, then
+# mount -t queuefs cannot find it). Units go to /lib/systemd/system, the
+# example config to /etc/queuefs; an existing queues.conf is never touched.
+PREFIX        ?= /usr/local
+SBINDIR       ?= $(PREFIX)/sbin
+MANDIR        ?= $(PREFIX)/share/man
+SBINDIR_MOUNT ?= /sbin
+UNITDIR       ?= /lib/systemd/system
+CONFDIR       ?= /etc/queuefs
+INSTALL       ?= install
+
+install: $(QUEUEFS) $(QUEUEFSCTL)
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SBINDIR_MOUNT) $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(CONFDIR)
+	$(INSTALL) -m 0755 $(QUEUEFS) $(QUEUEFSCTL) $(DESTDIR)$(SBINDIR)/
+	sed 's|@SBINDIR@|$(SBINDIR)|g' mount-helpers/mount.queuefs >$(DESTDIR)$(SBINDIR_MOUNT)/mount.queuefs
+	chmod 0755 $(DESTDIR)$(SBINDIR_MOUNT)/mount.queuefs
+	ln -sf mount.queuefs $(DESTDIR)$(SBINDIR_MOUNT)/mount.fuse.queuefs
+	sed 's|@SBINDIR@|$(SBINDIR)|g; s|@CONFDIR@|$(CONFDIR)|g' mount-helpers/queuefs@.service \
+		>$(DESTDIR)$(UNITDIR)/queuefs@.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/queuefs@.service
+	$(INSTALL) -m 0644 mount-helpers/queuefs.8 mount-helpers/queuefsctl.8 mount-helpers/mount.queuefs.8 \
+		$(DESTDIR)$(MANDIR)/man8/
+	$(INSTALL) -m 0644 mount-helpers/queuefs.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	$(INSTALL) -m 0644 mount-helpers/queues.conf.example $(DESTDIR)$(CONFDIR)/queues.conf.example
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/queuefs $(DESTDIR)$(SBINDIR)/queuefsctl \
+		$(DESTDIR)$(SBINDIR_MOUNT)/mount.queuefs $(DESTDIR)$(SBINDIR_MOUNT)/mount.fuse.queuefs \
+		$(DESTDIR)$(UNITDIR)/queuefs@.service \
+		$(DESTDIR)$(MANDIR)/man8/queuefs.8 $(DESTDIR)$(MANDIR)/man8/queuefsctl.8 \
+		$(DESTDIR)$(MANDIR)/man8/mount.queuefs.8 $(DESTDIR)$(MANDIR)/man5/queuefs.conf.5 \
+		$(DESTDIR)$(CONFDIR)/queues.conf.example
+	-rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null

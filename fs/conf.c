@@ -24,6 +24,8 @@
  *	    migrate = no               # (default no)
  *	    max_threads = 16           # 1..1024 (default 16)
  *	    fsname = queuefs           # 1..63 printable characters, no ','
+ *	    ctl_dir = /run/queuefs     # where the control socket lives
+ *	    ctl_group = root           # group allowed to use it (and root)
  *
  *	    [class control]            # name: [A-Za-z0-9_-]{1,31}
  *	    shards = /disks/q1/queue /disks/q2/queue
@@ -113,6 +115,8 @@ static const struct conf_key conf_globals[] = {
 	GLOBAL("migrate", CONF_BOOL, "no", 0, 0, migrate, false),
 	GLOBAL("max_threads", CONF_UINT, "16", 1, 1024, max_threads, false),
 	GLOBAL("fsname", CONF_STRING, "queuefs", 0, 0, fsname, false),
+	GLOBAL("ctl_dir", CONF_STRING, "/run/queuefs", 0, 0, ctl_dir, false),
+	GLOBAL("ctl_group", CONF_STRING, "root", 0, 0, ctl_group, false),
 };
 
 /* Indices into conf_class_keys, also for "which did this section set". */

@@ -34,10 +34,12 @@
 
 #include "backing.h"
 #include "conf.h"
+#include "ctl.h"
 #include "log.h"
 #include "node.h"
 #include "ops.h"
 #include "place.h"
+#include "stats.h"
 #include "sync.h"
 
 struct cmdline {
@@ -262,14 +264,17 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "queuefs: cannot mount %s\n", cl.mountpoint);
 		goto out_signals;
 	}
-	if (sync_start(&fs) < 0)
-		goto out_unmount;
 	log_info("mounted %s on %s: %d backings, %d classes, layout generation %u", cl.config, cl.mountpoint,
 		 layout.n, conf.nclasses, layout.generation);
 	if (fuse_daemonize(cl.foreground) != 0)
-		goto out_sync;
+		goto out_unmount;
 	if (!cl.foreground)
 		log_to_syslog();
+	/* Threads do not survive fuse_daemonize's fork: start them only now. */
+	if (sync_start(&fs) < 0)
+		goto out_sync;
+	stats_start();
+	ctl_start(&fs, se, cl.mountpoint); /* the mount works without it: logged */
 
 	if (cl.single) {
 		ret = fuse_session_loop(se);
@@ -283,6 +288,7 @@ int main(int argc, char *argv[])
 	ret = ret != 0;
 	log_info("unmounting %s", cl.mountpoint);
 out_sync:
+	ctl_stop();
 	sync_stop();
 out_unmount:
 	fuse_session_unmount(se);

@@ -36,6 +36,7 @@
 #include "log.h"
 #include "ops_int.h"
 #include "place.h"
+#include "stats.h"
 #include "sync.h"
 
 int ops_proc_fd = -1;
@@ -117,32 +118,79 @@ void qfs_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 }
 
+/*
+ * Every handler is timed for queuefsctl status: from entry to return, which
+ * covers the reply (handlers reply before they return).
+ */
+#define TIMED(op, st, params, args)                                                                          \
+	static void timed_##op params                                                                        \
+	{                                                                                                    \
+		uint64_t t0 = stats_now();                                                                   \
+		qfs_##op args;                                                                               \
+		stats_record(st, t0);                                                                        \
+	}
+
+TIMED(lookup, QOP_LOOKUP, (fuse_req_t r, fuse_ino_t p, const char *n), (r, p, n))
+TIMED(forget, QOP_FORGET, (fuse_req_t r, fuse_ino_t i, uint64_t n), (r, i, n))
+TIMED(forget_multi, QOP_FORGET, (fuse_req_t r, size_t c, struct fuse_forget_data *f), (r, c, f))
+TIMED(getattr, QOP_GETATTR, (fuse_req_t r, fuse_ino_t i, struct fuse_file_info *f), (r, i, f))
+TIMED(setattr, QOP_SETATTR, (fuse_req_t r, fuse_ino_t i, struct stat *a, int v, struct fuse_file_info *f),
+      (r, i, a, v, f))
+TIMED(readlink, QOP_READLINK, (fuse_req_t r, fuse_ino_t i), (r, i))
+TIMED(mknod, QOP_MKNOD, (fuse_req_t r, fuse_ino_t p, const char *n, mode_t m, dev_t d), (r, p, n, m, d))
+TIMED(mkdir, QOP_MKDIR, (fuse_req_t r, fuse_ino_t p, const char *n, mode_t m), (r, p, n, m))
+TIMED(unlink, QOP_UNLINK, (fuse_req_t r, fuse_ino_t p, const char *n), (r, p, n))
+TIMED(rmdir, QOP_RMDIR, (fuse_req_t r, fuse_ino_t p, const char *n), (r, p, n))
+TIMED(symlink, QOP_SYMLINK, (fuse_req_t r, const char *l, fuse_ino_t p, const char *n), (r, l, p, n))
+TIMED(rename, QOP_RENAME,
+      (fuse_req_t r, fuse_ino_t p, const char *n, fuse_ino_t np, const char *nn, unsigned f),
+      (r, p, n, np, nn, f))
+TIMED(link, QOP_LINK, (fuse_req_t r, fuse_ino_t i, fuse_ino_t np, const char *nn), (r, i, np, nn))
+TIMED(open, QOP_OPEN, (fuse_req_t r, fuse_ino_t i, struct fuse_file_info *f), (r, i, f))
+TIMED(read, QOP_READ, (fuse_req_t r, fuse_ino_t i, size_t s, off_t o, struct fuse_file_info *f),
+      (r, i, s, o, f))
+TIMED(write_buf, QOP_WRITE,
+      (fuse_req_t r, fuse_ino_t i, struct fuse_bufvec *b, off_t o, struct fuse_file_info *f), (r, i, b, o, f))
+TIMED(flush, QOP_FLUSH, (fuse_req_t r, fuse_ino_t i, struct fuse_file_info *f), (r, i, f))
+TIMED(release, QOP_RELEASE, (fuse_req_t r, fuse_ino_t i, struct fuse_file_info *f), (r, i, f))
+TIMED(fsync, QOP_FSYNC, (fuse_req_t r, fuse_ino_t i, int d, struct fuse_file_info *f), (r, i, d, f))
+TIMED(opendir, QOP_OPENDIR, (fuse_req_t r, fuse_ino_t i, struct fuse_file_info *f), (r, i, f))
+TIMED(readdir, QOP_READDIR, (fuse_req_t r, fuse_ino_t i, size_t s, off_t o, struct fuse_file_info *f),
+      (r, i, s, o, f))
+TIMED(releasedir, QOP_RELEASEDIR, (fuse_req_t r, fuse_ino_t i, struct fuse_file_info *f), (r, i, f))
+TIMED(fsyncdir, QOP_FSYNCDIR, (fuse_req_t r, fuse_ino_t i, int d, struct fuse_file_info *f), (r, i, d, f))
+TIMED(statfs, QOP_STATFS, (fuse_req_t r, fuse_ino_t i), (r, i))
+TIMED(create, QOP_CREATE, (fuse_req_t r, fuse_ino_t p, const char *n, mode_t m, struct fuse_file_info *f),
+      (r, p, n, m, f))
+TIMED(fallocate, QOP_FALLOCATE,
+      (fuse_req_t r, fuse_ino_t i, int m, off_t o, off_t l, struct fuse_file_info *f), (r, i, m, o, l, f))
+
 const struct fuse_lowlevel_ops qfs_ops = {
 	.init = qfs_init,
-	.lookup = qfs_lookup,
-	.forget = qfs_forget,
-	.forget_multi = qfs_forget_multi,
-	.getattr = qfs_getattr,
-	.setattr = qfs_setattr,
-	.readlink = qfs_readlink,
-	.mknod = qfs_mknod,
-	.mkdir = qfs_mkdir,
-	.unlink = qfs_unlink,
-	.rmdir = qfs_rmdir,
-	.symlink = qfs_symlink,
-	.rename = qfs_rename,
-	.link = qfs_link,
-	.open = qfs_open,
-	.read = qfs_read,
-	.write_buf = qfs_write_buf,
-	.flush = qfs_flush,
-	.release = qfs_release,
-	.fsync = qfs_fsync,
-	.opendir = qfs_opendir,
-	.readdir = qfs_readdir,
-	.releasedir = qfs_releasedir,
-	.fsyncdir = qfs_fsyncdir,
-	.statfs = qfs_statfs,
-	.create = qfs_create,
-	.fallocate = qfs_fallocate,
+	.lookup = timed_lookup,
+	.forget = timed_forget,
+	.forget_multi = timed_forget_multi,
+	.getattr = timed_getattr,
+	.setattr = timed_setattr,
+	.readlink = timed_readlink,
+	.mknod = timed_mknod,
+	.mkdir = timed_mkdir,
+	.unlink = timed_unlink,
+	.rmdir = timed_rmdir,
+	.symlink = timed_symlink,
+	.rename = timed_rename,
+	.link = timed_link,
+	.open = timed_open,
+	.read = timed_read,
+	.write_buf = timed_write_buf,
+	.flush = timed_flush,
+	.release = timed_release,
+	.fsync = timed_fsync,
+	.opendir = timed_opendir,
+	.readdir = timed_readdir,
+	.releasedir = timed_releasedir,
+	.fsyncdir = timed_fsyncdir,
+	.statfs = timed_statfs,
+	.create = timed_create,
+	.fallocate = timed_fallocate,
 };

@@ -68,6 +68,15 @@ static void route_rel(struct fs *fs, const char *rel, struct placement *p)
 		p->order[i] = l->cls_backing[r.cls][order[i]];
 }
 
+/* place_home - the hash home (backing index) of a relative path */
+int place_home(struct fs *fs, const char *rel)
+{
+	struct placement p;
+
+	route_rel(fs, rel, &p);
+	return p.order[0];
+}
+
 /* place_route - the backings NAME in D may be created on, best first */
 void place_route(struct fs *fs, struct node *d, const char *name, struct placement *p)
 {

@@ -153,6 +153,17 @@ int sync_dir(struct fs *fs, struct node *d, int datasync)
 			inline_b = b;
 			continue;
 		}
+		if (b >= nworkers || !workers[b].started) {
+			/* No worker (its start failed): sync it here, in series. */
+			int r = sync_fd(node_dir_fd(d, b), datasync);
+
+			if (r < 0) {
+				err = r;
+				sync_mark(d, b);
+				log_warn(-r, "sync_dir: fsync directory copy on %s", fs->layout->b[b].path);
+			}
+			continue;
+		}
 		jobs[n++] = (struct sync_job){
 			.fd = node_dir_fd(d, b), .bidx = b, .datasync = datasync, .batch = &batch
 		};

@@ -70,6 +70,8 @@ struct conf {
 	bool migrate;	  /* accept a layout change (shard added/removed) */
 	unsigned max_threads;
 	char fsname[64];
+	char ctl_dir[80];   /* directory of the control sockets */
+	char ctl_group[32]; /* group (besides root) allowed on the control socket */
 };
 
 /*

@@ -22,6 +22,9 @@ struct placement {
 /* place_relpath - "DIRPATH/NAME" (or NAME in the root) into BUF; -ENAMETOOLONG */
 int place_relpath(struct node *d, const char *name, char *buf, size_t len);
 
+/* place_home - the hash home (backing index) of a path relative to the mount root */
+int place_home(struct fs *fs, const char *rel);
+
 /* place_route - the backings NAME in D may be created on, best first */
 void place_route(struct fs *fs, struct node *d, const char *name, struct placement *p);
 
