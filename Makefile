@@ -20,7 +20,7 @@ MAIN_SRCS = fs/main.c
 UNIT_SRCS = test/unit/check_main.c test/unit/check_conf.c test/unit/check_route.c \
 	    test/unit/check_backing.c
 MOUNT_SRCS = test/mount/check_mount.c test/mount/check_ops.c test/mount/check_place.c \
-	     test/mount/check_mta.c test/mount/check_inode.c test/mount/check_manifest.c \
+	     test/mount/check_mta.c test/mount/check_inode.c test/mount/check_manifest.c test/mount/check_ctl.c \
 	     test/mount/mnt.c
 
 LIB_OBJS   = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -52,9 +52,9 @@ $(UNIT_TEST): $(UNIT_OBJS) $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS_CHECK) $(LIBS_FS) $(LDFLAGS)
 
-$(MOUNT_TEST): $(MOUNT_OBJS)
+$(MOUNT_TEST): $(MOUNT_OBJS) $(BUILD)/obj/fs/ctl_client.o
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS_CHECK) -lpthread $(LDFLAGS)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS_CHECK) $(LIBS_FS) $(LDFLAGS)
 
 test: deps
 	$(MAKE) all

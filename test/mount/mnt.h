@@ -201,5 +201,6 @@ Suite *place_suite(void);
 Suite *mta_suite(void);
 Suite *inode_suite(void);
 Suite *manifest_suite(void);
+Suite *ctl_suite(void);
 
 #endif

@@ -1,0 +1,264 @@
+/*
+ * NAME
+ *	check_ctl.c - the control channel and the daemonized daemon
+ *
+ * DESCRIPTION
+ *	status: "queuefsctl status" numbers (files per shard) match what the
+ *	backings hold, the JSON form names the mount and counts operations.
+ *	refuse: a non-root client, an oversized and an unknown request are
+ *	refused. daemon: queuefs started without -f detaches, and its worker
+ *	and control threads still run in the detached process (an fsyncdir
+ *	over two backings returns; status answers).
+ *
+ * DIAGNOSTICS
+ *	Failures read "got X, want Y".
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "mnt.h"
+
+static struct mnt ctl_m;
+static char ctl_dir[PATH_MAX];
+
+static const char ctl_conf[] = "preset = sendmail\n"
+			       "ctl_dir = {B}/ctl\n"
+			       "[class control]\n"
+			       "shards = {B}/c1 {B}/c2 {B}/c3\n"
+			       "[class data]\n"
+			       "shards = {B}/d1\n"
+			       "[class transcript]\n"
+			       "shards = {B}/x1\n";
+
+static void ctl_up(void)
+{
+	mnt_fixture_up(&ctl_m, "ctl", ctl_conf, NULL);
+	mnt_fmt(ctl_dir, sizeof(ctl_dir), "%s/ctl", ctl_m.root);
+}
+
+static void ctl_down(void)
+{
+	mnt_fixture_down(&ctl_m);
+}
+
+/* ask - one request; the answer (NUL-terminated) in BUF; ctl_request's result */
+static int ask(const char *dir, const char *mnt, const char *req, char *buf, size_t len)
+{
+	FILE *f = fmemopen(buf, len, "w");
+	int r;
+
+	ck_assert_ptr_nonnull(f);
+	r = ctl_request(dir, mnt, req, f);
+	fclose(f);
+	buf[len - 1] = 0;
+	return r;
+}
+
+/* files_in - non-directories in backing root B (not below: the test uses the root only) */
+static int files_in(const struct mnt *m, int b)
+{
+	struct dirent *de;
+	DIR *d = opendir(m->back[b]);
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_type != DT_DIR)
+			n++;
+	closedir(d);
+	return n;
+}
+
+START_TEST(test_ctl_status)
+{
+	static char out[65536];
+	char name[64], want[64];
+
+	mnt_enter(&ctl_m, NULL);
+	for (int i = 0; i < 30; i++) {
+		snprintf(name, sizeof(name), "qfST%04d", i);
+		MNT_OK(mnt_put(name, "control", 0600));
+		snprintf(name, sizeof(name), "dfST%04d", i);
+		MNT_OK(mnt_put(name, "data", 0600));
+	}
+	ck_assert_int_eq(ask(ctl_dir, ctl_m.dir, "status", out, sizeof(out)), 0);
+	for (int b = 0; b < MNT_NDEFAULT; b++) {
+		const char *line = strstr(out, ctl_m.back[b]);
+		unsigned long files;
+
+		ck_assert_msg(line, "status does not list %s:\n%s", ctl_m.back[b], out);
+		ck_assert_int_eq(sscanf(line + strlen(ctl_m.back[b]), "%lu", &files), 1);
+		ck_assert_msg((int)files == files_in(&ctl_m, b), "status says %lu files on %s, got %d there",
+			      files, mnt_back_name[b], files_in(&ctl_m, b));
+	}
+	ck_assert_int_eq(ask(ctl_dir, ctl_m.dir, "status json", out, sizeof(out)), 0);
+	mnt_fmt(want, sizeof(want), "\"op\":\"create\",\"count\":");
+	ck_assert_msg(strstr(out, want), "status json lacks %s:\n%s", want, out);
+	ck_assert_msg(strstr(out, "\"mountpoint\":\"") && strstr(out, "\"off_home\":0"), "status json: %s",
+		      out);
+}
+END_TEST
+
+START_TEST(test_ctl_refusals)
+{
+	char out[4096], big[6000];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	pid_t pid;
+	int st, fd;
+	ssize_t n;
+
+	MNT_REQUIRE(&ctl_m);
+	ck_assert_int_eq(ask(ctl_dir, ctl_m.dir, "frobnicate", out, sizeof(out)), 0);
+	ck_assert_msg(strstr(out, "error: unknown request 'frobnicate'"), "got \"%s\"", out);
+
+	/* Oversized: no newline within the limit. */
+	ck_assert_int_eq(ctl_socket_path(ctl_dir, ctl_m.dir, sa.sun_path, sizeof(sa.sun_path)), 0);
+	fd = MNT_OK(socket(AF_UNIX, SOCK_STREAM, 0));
+	MNT_OK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)));
+	memset(big, 'x', sizeof(big));
+	ck_assert_int_eq(send(fd, big, sizeof(big), MSG_NOSIGNAL), (ssize_t)sizeof(big));
+	shutdown(fd, SHUT_WR);
+	n = read(fd, out, sizeof(out) - 1);
+	close(fd);
+	ck_assert_int_gt(n, 0);
+	out[n] = 0;
+	ck_assert_msg(strstr(out, "error: request too long"), "got \"%s\"", out);
+
+	/* Neither root nor in ctl_group: no answer but a refusal. */
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int r;
+
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(2);
+		r = ask(ctl_dir, ctl_m.dir, "status", out, sizeof(out));
+		_exit(r == -EACCES || strstr(out, "error: permission denied") ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "uid 65534 was not refused (status %d)", st);
+}
+END_TEST
+
+/* daemon_pid - the detached queuefs serving DIR (its command line names it) */
+static pid_t daemon_pid(const char *dir)
+{
+	struct dirent *de;
+	DIR *d = opendir("/proc");
+	pid_t found = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL && !found) {
+		char path[300], cmd[4096];
+		ssize_t n;
+		int fd;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		n = read(fd, cmd, sizeof(cmd) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		for (ssize_t i = 0; i < n; i++)
+			if (!cmd[i])
+				cmd[i] = ' ';
+		cmd[n] = 0;
+		if (strstr(cmd, "queuefs") && strstr(cmd, dir))
+			found = (pid_t)atoi(de->d_name);
+	}
+	closedir(d);
+	return found;
+}
+
+/* alive - is PID running (a zombie is not: the test runner is a subreaper) */
+static int alive(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
+START_TEST(test_daemon_mode)
+{
+	static struct mnt m;
+	char out[8192], dctl[PATH_MAX];
+	const char *qfs = getenv("QUEUEFS");
+	pid_t pid, dpid;
+	int st, dfd;
+
+	ck_assert_int_eq(mnt_layout(&m, "detach", ctl_conf), 0);
+	mnt_fmt(dctl, sizeof(dctl), "%s/ctl", m.root);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		execl(qfs, qfs, m.conf, m.dir, (char *)NULL);
+		_exit(127);
+	}
+	/* The parent process of a detaching daemon exits once the mount is up. */
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "queuefs exited with status %d", st);
+	ck_assert_msg(mnt_mounted(m.dir), "no mount at %s after queuefs returned", m.dir);
+	dpid = daemon_pid(m.dir);
+	ck_assert_msg(dpid > 0, "no detached daemon for %s", m.dir);
+
+	/* qf on a control shard and df on d1: fsyncdir must sync two copies. */
+	MNT_OK(chdir(m.dir));
+	MNT_OK(mnt_put("qfDETACH", "q", 0600));
+	MNT_OK(mnt_put("dfDETACH", "d", 0600));
+	dfd = MNT_OK(open(".", O_RDONLY | O_DIRECTORY));
+	alarm(20); /* a missing worker thread used to hang here forever */
+	MNT_OK(fsync(dfd));
+	alarm(0);
+	MNT_OK(close(dfd));
+	ck_assert_int_eq(ask(dctl, m.dir, "status", out, sizeof(out)), 0);
+	ck_assert_msg(strstr(out, "fsyncdir"), "status of the detached daemon lacks fsyncdir:\n%s", out);
+	MNT_OK(chdir("/"));
+
+	MNT_OK(umount2(m.dir, 0));
+	for (int i = 0; i < 100 && alive(dpid); i++)
+		usleep(100000);
+	ck_assert_msg(!alive(dpid), "detached daemon %d still runs 10 s after the unmount", (int)dpid);
+}
+END_TEST
+
+Suite *ctl_suite(void)
+{
+	Suite *s = suite_create("ctl");
+	TCase *tc = tcase_create("ctl");
+
+	tcase_add_unchecked_fixture(tc, ctl_up, ctl_down);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_ctl_status);
+	tcase_add_test(tc, test_ctl_refusals);
+	tcase_add_test(tc, test_daemon_mode);
+	suite_add_tcase(s, tc);
+	return s;
+}
