@@ -60,6 +60,7 @@ test: deps
 	$(MAKE) all
 	$(MAKE) check-unit
 	$(MAKE) check-mount
+	$(MAKE) check-ops
 
 check-unit: $(UNIT_TEST)
 	$(UNIT_TEST)

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,7 +245,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "queuefs: mount of %s refused\n", cl.mountpoint);
 		goto out;
 	}
-	if ((err = node_fs_init(&fs, &conf, &layout)) < 0 || (err = ops_proc_init()) < 0)
+	if ((err = node_fs_init(&fs, &conf, &layout)) < 0)
 		fatal(err, "init");
 	if ((err = place_scan(&fs)) < 0) {
 		fprintf(stderr, "queuefs: checking the backings failed: %s\n", strerror(-err));
@@ -270,7 +271,15 @@ int main(int argc, char *argv[])
 		goto out_unmount;
 	if (!cl.foreground)
 		log_to_syslog();
-	/* Threads do not survive fuse_daemonize's fork: start them only now. */
+	/*
+	 * fuse_daemonize forks: threads do not survive it, and /proc/self
+	 * opened before it is the parent's, gone when the parent exits. Both
+	 * are set up only now.
+	 */
+	if ((err = ops_proc_init()) < 0) {
+		log_warn(err, "open /proc/self/fd");
+		goto out_unmount;
+	}
 	if (sync_start(&fs) < 0)
 		goto out_sync;
 	stats_start();
@@ -285,7 +294,12 @@ int main(int argc, char *argv[])
 		ret = fuse_session_loop_mt(se, lc);
 		fuse_loop_cfg_destroy(lc);
 	}
-	ret = ret != 0;
+	/*
+	 * The loop returns the number of the signal that ended it: SIGTERM,
+	 * SIGINT or SIGHUP is an orderly stop (systemd's ExecStop, an admin's
+	 * kill), not a failure.
+	 */
+	ret = !(ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP);
 	log_info("unmounting %s", cl.mountpoint);
 out_sync:
 	ctl_stop();

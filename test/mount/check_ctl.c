@@ -8,7 +8,8 @@
  *	refuse: a non-root client, an oversized and an unknown request are
  *	refused. daemon: queuefs started without -f detaches, and its worker
  *	and control threads still run in the detached process (an fsyncdir
- *	over two backings returns; status answers).
+ *	over two backings returns; status answers), and files can be read
+ *	(they are reopened through the detached process's /proc/self/fd).
  *
  * DIAGNOSTICS
  *	Failures read "got X, want Y".
@@ -238,6 +239,9 @@ START_TEST(test_daemon_mode)
 	MNT_OK(fsync(dfd));
 	alarm(0);
 	MNT_OK(close(dfd));
+	/* Reads reopen the backing file through /proc/self/fd of the daemon. */
+	MNT_CONTENT("qfDETACH", "q");
+	MNT_CONTENT("dfDETACH", "d");
 	ck_assert_int_eq(ask(dctl, m.dir, "status", out, sizeof(out)), 0);
 	ck_assert_msg(strstr(out, "fsyncdir"), "status of the detached daemon lacks fsyncdir:\n%s", out);
 	MNT_OK(chdir("/"));
