@@ -111,7 +111,8 @@ int ctl_layout_open(struct ctl *x, bool migrate)
 		if (manifest_of(p, &m) == -ENOENT)
 			none++;
 	if (n && none == n) {
-		fprintf(stderr, "queuefsctl: %s: %s: no backing has a manifest (never mounted): nothing to do\n",
+		fprintf(stderr,
+			"queuefsctl: %s: %s: no backing has a manifest (never mounted): nothing to do\n",
 			x->cmd, x->conf.path);
 		return -ENODATA;
 	}
@@ -183,7 +184,8 @@ int ctl_layout_plan(struct ctl *x)
 			if (!l->fsid[0])
 				memcpy(l->fsid, m[i].fsid, sizeof(l->fsid));
 			if (strcmp(m[i].fsid, l->fsid) != 0) {
-				ctl_warn(x, 0, "backing %s belongs to another queuefs (fsid %s)", p, m[i].fsid);
+				ctl_warn(x, 0, "backing %s belongs to another queuefs (fsid %s)", p,
+					 m[i].fsid);
 				return -EINVAL;
 			}
 			b->id = m[i].id;
@@ -251,7 +253,8 @@ int ctl_layout_dropped_ok(struct ctl *x, const char *const *from, int nfrom)
 		if (found)
 			continue;
 		if (x->force) {
-			fprintf(stderr, "queuefsctl: %s: abandoning the files of %s shard %" PRIu32 " (--force)\n",
+			fprintf(stderr,
+				"queuefsctl: %s: abandoning the files of %s shard %" PRIu32 " (--force)\n",
 				x->cmd, name, sid);
 			continue;
 		}
@@ -294,8 +297,8 @@ int ctl_from_open(struct ctl *x, const char *path)
 		return err;
 	}
 	if (strcmp(m.fsid, x->layout.fsid) != 0) {
-		ctl_warn(x, 0, "--from %s: belongs to another queuefs (fsid %s, this one is %s)", path, m.fsid,
-			 x->layout.fsid);
+		ctl_warn(x, 0, "--from %s: belongs to another queuefs (fsid %s, this one is %s)", path,
+			 m.fsid, x->layout.fsid);
 		return -EINVAL;
 	}
 	x->metafd[i] = openat(x->rootfd[i], QFS_META_NAME, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -391,8 +394,8 @@ int ctl_lock_backings(struct ctl *x)
 			return -errno;
 		}
 		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-			ctl_warn(x, errno == EWOULDBLOCK ? 0 : errno, "%s: another queuefsctl is working on it",
-				 x->path[i]);
+			ctl_warn(x, errno == EWOULDBLOCK ? 0 : errno,
+				 "%s: another queuefsctl is working on it", x->path[i]);
 			close(fd);
 			return -EBUSY;
 		}

@@ -73,7 +73,8 @@ int ctl_copies_same_ok(int dfd1, int dfd2, const char *name)
 	int f1, f2;
 	bool same;
 
-	if (fstatat(dfd1, name, &s1, AT_SYMLINK_NOFOLLOW) < 0 || fstatat(dfd2, name, &s2, AT_SYMLINK_NOFOLLOW) < 0)
+	if (fstatat(dfd1, name, &s1, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    fstatat(dfd2, name, &s2, AT_SYMLINK_NOFOLLOW) < 0)
 		return 0;
 	if (!S_ISREG(s1.st_mode) || !S_ISREG(s2.st_mode) || s1.st_size != s2.st_size ||
 	    s1.st_mode != s2.st_mode || s1.st_uid != s2.st_uid || s1.st_gid != s2.st_gid ||
@@ -242,7 +243,8 @@ int ctl_move_all(struct ctl *x)
 			continue;
 		}
 		if (!backing_room_ok(&x->layout.b[mv->to])) {
-			ctl_left(x, "%s: %s is below its free-space floor, not moved", mv->rel, x->path[mv->to]);
+			ctl_left(x, "%s: %s is below its free-space floor, not moved", mv->rel,
+				 x->path[mv->to]);
 			continue;
 		}
 		err = ctl_move_file(x, mv);

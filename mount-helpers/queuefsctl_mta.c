@@ -33,8 +33,8 @@ static bool mta_old_ok(const struct ctl *x, const struct stat *st, long long *se
 }
 
 /* ctl_mta_leftover - an abandoned temporary file of the MTA? */
-bool ctl_mta_leftover(const struct ctl *x, const char *rel, const char *name, const struct stat *st, char *why,
-		      size_t len)
+bool ctl_mta_leftover(const struct ctl *x, const char *rel, const char *name, const struct stat *st,
+		      char *why, size_t len)
 {
 	long long secs;
 

@@ -111,8 +111,8 @@ static int walk_order(struct ctl *x, const char *rel, int *order)
 }
 
 /* walk_dup - settle a name found on several backings; the copy that stays */
-static int walk_dup(struct ctl *x, const char *rel, const char *name, const int *fds, const int *copies, int nc,
-		    const struct stat *st, const int *rank)
+static int walk_dup(struct ctl *x, const char *rel, const char *name, const int *fds, const int *copies,
+		    int nc, const struct stat *st, const int *rank)
 {
 	bool same = true;
 	int win = copies[0];
@@ -219,8 +219,8 @@ static void walk_file(struct ctl *x, const char *rel, const char *name, const in
 			t = order[i];
 	if (t < 0 || t == b)
 		return;
-	ctl_finding(x, "%s %s: on %s, its home is %s", b >= x->layout.n ? "retired" : "off-home", rel, x->path[b],
-		    x->path[t]);
+	ctl_finding(x, "%s %s: on %s, its home is %s", b >= x->layout.n ? "retired" : "off-home", rel,
+		    x->path[b], x->path[t]);
 	if (x->mode == CTL_CHECK)
 		return;
 	if (!S_ISREG(st[b].st_mode) && !S_ISLNK(st[b].st_mode))
@@ -233,7 +233,8 @@ static void walk_file(struct ctl *x, const char *rel, const char *name, const in
 }
 
 /* walk_mkdir - make the missing copy NAME on B like the template TPL */
-static int walk_mkdir(struct ctl *x, int dfd, int b, const char *rel, const char *name, const struct stat *tpl)
+static int walk_mkdir(struct ctl *x, int dfd, int b, const char *rel, const char *name,
+		      const struct stat *tpl)
 {
 	int fd;
 
