@@ -15,12 +15,13 @@ LIBS_FS    = $(shell pkg-config --libs fuse3 libxxhash 2>/dev/null) -lpthread
 LIBS_CHECK = $(shell pkg-config --libs check 2>/dev/null)
 
 LIB_SRCS = fs/log.c fs/conf.c fs/route.c fs/backing.c fs/node.c fs/place.c fs/sync.c fs/ops.c fs/ops_entry.c fs/ops_file.c fs/ops_dir.c \
-	   fs/stats.c fs/ctl.c fs/ctl_client.c
+	   fs/stats.c fs/ctl.c fs/ctl_client.c fs/inval.c fs/watch.c
 MAIN_SRCS = fs/main.c
 UNIT_SRCS = test/unit/check_main.c test/unit/check_conf.c test/unit/check_route.c \
 	    test/unit/check_backing.c
 MOUNT_SRCS = test/mount/check_mount.c test/mount/check_ops.c test/mount/check_place.c \
 	     test/mount/check_mta.c test/mount/check_inode.c test/mount/check_manifest.c test/mount/check_ctl.c \
+	     test/mount/check_coherence.c \
 	     test/mount/mnt.c
 
 LIB_OBJS   = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -32,7 +33,7 @@ QUEUEFS     = $(BUILD)/bin/queuefs
 UNIT_TEST   = $(BUILD)/test/check_unit
 MOUNT_TEST  = $(BUILD)/test/check_mount
 
-.PHONY: all deps test check-unit check-mount check-asan check-valgrind demo demo-stop \
+.PHONY: all deps test check-unit check-mount test-coherence check-asan check-valgrind demo demo-stop \
 	format clean
 
 all: $(QUEUEFS) $(UNIT_TEST) $(MOUNT_TEST)
@@ -67,6 +68,10 @@ check-unit: $(UNIT_TEST)
 
 check-mount: $(QUEUEFS) $(MOUNT_TEST)
 	QUEUEFS=$(abspath $(QUEUEFS)) sh test/mount/run $(MOUNT_TEST)
+
+# The two-daemon coherence suite alone (also part of check-mount): prints the stale table.
+test-coherence: $(QUEUEFS) $(MOUNT_TEST)
+	CK_RUN_SUITE=coherence QUEUEFS=$(abspath $(QUEUEFS)) sh test/mount/run $(MOUNT_TEST)
 
 # Sanitizers: a separate build tree so the two never mix objects. Reports of
 # the daemons (which run in the background of the mount tests) go to files,
@@ -128,8 +133,8 @@ clean:
 # (Additive: new variables and targets only; `all` gains queuefsctl below.)
 CTL_SRCS = mount-helpers/queuefsctl.c mount-helpers/queuefsctl_layout.c \
 	   mount-helpers/queuefsctl_walk.c mount-helpers/queuefsctl_mta.c \
-	   mount-helpers/queuefsctl_move.c
-CTL_LIB_SRCS = fs/log.c fs/conf.c fs/route.c fs/backing.c
+	   mount-helpers/queuefsctl_move.c mount-helpers/queuefsctl_online.c
+CTL_LIB_SRCS = fs/log.c fs/conf.c fs/route.c fs/backing.c fs/ctl_client.c
 CTL_OBJS   = $(CTL_SRCS:%.c=$(BUILD)/obj/%.o)
 QUEUEFSCTL = $(BUILD)/bin/queuefsctl
 
@@ -184,3 +189,50 @@ uninstall:
 		$(DESTDIR)$(MANDIR)/man8/mount.queuefs.8 $(DESTDIR)$(MANDIR)/man5/queuefs.conf.5 \
 		$(DESTDIR)$(CONFDIR)/queues.conf.example
 	-rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null
+
+# ---------------------------------------------------------------------------
+# Benchmarks (test/bench/): the MTA-shaped workload generator qgen, the
+# slow-disk simulator, libfuse's passthrough_ll example as the FUSE floor,
+# and the runner. Not part of `make test`; root only (mounts).
+#   make bench          full run, medians of BENCH_RUNS (3), ~20 min
+#   make bench-quick    CI-sized smoke run of the same (BENCH_QUICK=1)
+#   make bench-memory   daemon RSS over BENCH_MEM_MSGS (1000000) messages
+# Results: $(BUILD)/bench/results.{txt,md,tsv}, scaling.png, overhead.png.
+BENCH_BIN      = $(BUILD)/bench
+QGEN           = $(BENCH_BIN)/qgen
+SLOWDISK       = $(BENCH_BIN)/slowdisk
+PASSTHROUGH_LL = $(BENCH_BIN)/passthrough_ll
+FUSE_EXAMPLES ?= /usr/share/doc/libfuse3-dev/examples
+BENCH_RUN      = QUEUEFS=$(abspath $(QUEUEFS)) BENCH_BIN=$(abspath $(BENCH_BIN)) sh test/bench/run
+
+.PHONY: bench bench-quick bench-memory bench-tools
+
+bench-tools: $(QUEUEFS) $(QGEN) $(SLOWDISK) $(PASSTHROUGH_LL)
+
+$(QGEN): test/bench/qgen.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< -lpthread $(LDFLAGS)
+
+$(SLOWDISK): test/bench/slowdisk.c include/queuefs.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIBS_FS) $(LDFLAGS)
+
+# Built from the Debian docs folder as shipped, never committed; it is not
+# our code, so it gets the flags of its own Makefile, not -Werror.
+$(PASSTHROUGH_LL): $(FUSE_EXAMPLES)/passthrough_ll.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -DHAVE_FALLOCATE -DHAVE_POSIX_FALLOCATE -DHAVE_COPY_FILE_RANGE \
+		-I$(FUSE_EXAMPLES) $(shell pkg-config --cflags fuse3) -o $@ $< \
+		$(shell pkg-config --libs fuse3) -lpthread
+
+bench: deps
+	$(MAKE) bench-tools
+	$(BENCH_RUN) all
+
+bench-quick: deps
+	$(MAKE) bench-tools
+	BENCH_QUICK=1 $(BENCH_RUN) all
+
+bench-memory: deps
+	$(MAKE) bench-tools
+	$(BENCH_RUN) memory

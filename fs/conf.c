@@ -80,6 +80,7 @@ enum conf_type {
 	CONF_BOOL,   /* bool */
 	CONF_STRING, /* char[size], printable, no ',' (it ends up in -o fsname=) */
 	CONF_PRESET, /* char[size], a preset name or "" */
+	CONF_CHOICE, /* int: index of the value in choices (empty entries never match) */
 	CONF_SHARDS, /* [class] only: the list types below append */
 	CONF_GLOBS,
 	CONF_KEYOPS,
@@ -92,16 +93,26 @@ struct conf_key {
 	const char *def; /* global keys: the default, parsed like any value */
 	double min;
 	double max;
-	size_t off;	/* of the field in struct conf or struct qclass */
-	size_t size;	/* of the field, for strings */
-	bool file_only; /* not a -o option */
+	size_t off;		    /* of the field in struct conf or struct qclass */
+	size_t size;		    /* of the field, for strings */
+	bool file_only;		    /* not a -o option */
+	const char *const *choices; /* CONF_CHOICE: the values, NULL-terminated */
 };
 
 #define GLOBAL(name, type, def, min, max, field, file_only)                                                  \
 	{                                                                                                    \
 		name, type, def, min, max, offsetof(struct conf, field), sizeof(((struct conf *)0)->field),  \
-			file_only                                                                            \
+			file_only, NULL                                                                      \
 	}
+
+#define GLOBAL_CHOICE(name, def, list, field)                                                                \
+	{                                                                                                    \
+		name, CONF_CHOICE, def, 0, 0, offsetof(struct conf, field), sizeof(int), false, list         \
+	}
+
+static const char *const conf_locks_names[] = { "local", "backing", NULL };
+static const char *const conf_coherence_names[] = { "", "local", "flush", NULL };
+static const char *const conf_role_names[] = { "", "index", "storage", NULL };
 
 static const struct conf_key conf_globals[] = {
 	/* preset acts at conf_load: as a -o option it could only mislead */
@@ -117,6 +128,10 @@ static const struct conf_key conf_globals[] = {
 	GLOBAL("fsname", CONF_STRING, "queuefs", 0, 0, fsname, false),
 	GLOBAL("ctl_dir", CONF_STRING, "/run/queuefs", 0, 0, ctl_dir, false),
 	GLOBAL("ctl_group", CONF_STRING, "root", 0, 0, ctl_group, false),
+	GLOBAL("nfs_index", CONF_BOOL, "no", 0, 0, nfs_index, false),
+	GLOBAL("nfs_storage", CONF_BOOL, "no", 0, 0, nfs_storage, false),
+	GLOBAL_CHOICE("locks", "local", conf_locks_names, locks),
+	GLOBAL("watch", CONF_BOOL, "no", 0, 0, watch, false),
 };
 
 /* Indices into conf_class_keys, also for "which did this section set". */
@@ -129,13 +144,28 @@ enum {
 	CK_DEFAULT,
 	CK_MIN_FREE,
 	CK_MIN_FREE_INODES,
+	CK_COHERENCE,
+	CK_ROLE,
+	CK_ENTRY_TIMEOUT,
+	CK_ATTR_TIMEOUT,
+	CK_NEGATIVE_TIMEOUT,
 	CK_COUNT
 };
 
 #define CLASS(name, type, field)                                                                             \
 	{                                                                                                    \
 		name, type, NULL, 0, 0, offsetof(struct qclass, field), sizeof(((struct qclass *)0)->field), \
-			true                                                                                 \
+			true, NULL                                                                           \
+	}
+
+#define CLASS_RANGE(name, type, min, max, field)                                                             \
+	{                                                                                                    \
+		name, type, NULL, min, max, offsetof(struct qclass, field),                                  \
+			sizeof(((struct qclass *)0)->field), true, NULL                                      \
+	}
+#define CLASS_CHOICE(name, list, field)                                                                      \
+	{                                                                                                    \
+		name, CONF_CHOICE, NULL, 0, 0, offsetof(struct qclass, field), sizeof(int), true, list       \
 	}
 
 static const struct conf_key conf_class_keys[CK_COUNT] = {
@@ -147,6 +177,11 @@ static const struct conf_key conf_class_keys[CK_COUNT] = {
 	[CK_DEFAULT] = CLASS("default", CONF_BOOL, is_default),
 	[CK_MIN_FREE] = CLASS("min_free", CONF_SIZE, min_free_bytes),
 	[CK_MIN_FREE_INODES] = CLASS("min_free_inodes", CONF_COUNT, min_free_inodes),
+	[CK_COHERENCE] = CLASS_CHOICE("coherence", conf_coherence_names, coherence),
+	[CK_ROLE] = CLASS_CHOICE("role", conf_role_names, role),
+	[CK_ENTRY_TIMEOUT] = CLASS_RANGE("entry_timeout", CONF_DOUBLE, 0, 86400, entry_timeout),
+	[CK_ATTR_TIMEOUT] = CLASS_RANGE("attr_timeout", CONF_DOUBLE, 0, 86400, attr_timeout),
+	[CK_NEGATIVE_TIMEOUT] = CLASS_RANGE("negative_timeout", CONF_DOUBLE, 0, 86400, negative_timeout),
 };
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -390,6 +425,20 @@ static int conf_set_scalar(void *base, const struct conf_key *k, const char *val
 		}
 		strcpy(field, value);
 		return 0;
+	case CONF_CHOICE:
+		for (int i = 0; k->choices[i]; i++) {
+			if (k->choices[i][0] && strcmp(k->choices[i], value) == 0) {
+				*(int *)field = i;
+				return 0;
+			}
+		}
+		snprintf(err, errlen, "bad value '%s' for %s (one of:", value, k->name);
+		for (int i = 0; k->choices[i]; i++)
+			if (k->choices[i][0] && strlen(err) + strlen(k->choices[i]) + 3 < errlen)
+				snprintf(err + strlen(err), errlen - strlen(err), " %s", k->choices[i]);
+		if (strlen(err) + 2 < errlen)
+			strcat(err, ")");
+		return -EINVAL;
 	case CONF_PRESET:
 		if (*value != 0 && conf_find_preset(value) == NULL) {
 			snprintf(err, errlen, "unknown preset '%s'", value);
@@ -727,6 +776,10 @@ static void conf_open_section(struct conf_parser *p, char *text)
 		return;
 	}
 	c->classes[c->nclasses] = p->scratch_class;
+	/* Unset per-class timeouts follow the global ones (also -o overrides). */
+	c->classes[c->nclasses].entry_timeout = -1;
+	c->classes[c->nclasses].attr_timeout = -1;
+	c->classes[c->nclasses].negative_timeout = -1;
 	p->cur = &p->sect[c->nclasses];
 	p->cur->cl = &c->classes[c->nclasses];
 	c->nclasses++;
@@ -1003,4 +1056,38 @@ int conf_load(struct conf *c, const char *path, FILE *errs)
 	err = p->nomem ? -ENOMEM : p->nerr ? -EINVAL : 0;
 	free(p);
 	return err;
+}
+
+/* conf_class_role - CONF_ROLE_INDEX or CONF_ROLE_STORAGE ("data" is storage unless set) */
+int conf_class_role(const struct conf *c, int cls)
+{
+	const struct qclass *q = &c->classes[cls];
+
+	if (q->role)
+		return q->role;
+	return strcmp(q->name, "data") == 0 ? CONF_ROLE_STORAGE : CONF_ROLE_INDEX;
+}
+
+/* conf_class_flush - does CLS revalidate every access (coherence = flush, or the nfs_* switch)? */
+bool conf_class_flush(const struct conf *c, int cls)
+{
+	const struct qclass *q = &c->classes[cls];
+
+	if (q->coherence)
+		return q->coherence == CONF_COHERENCE_FLUSH;
+	return conf_class_role(c, cls) == CONF_ROLE_STORAGE ? c->nfs_storage : c->nfs_index;
+}
+
+/* conf_class_timeouts - the kernel cache timeouts of CLS: 0 in flush mode */
+void conf_class_timeouts(const struct conf *c, int cls, double *entry, double *attr, double *negative)
+{
+	const struct qclass *q = &c->classes[cls];
+
+	if (conf_class_flush(c, cls)) {
+		*entry = *attr = *negative = 0;
+		return;
+	}
+	*entry = q->entry_timeout >= 0 ? q->entry_timeout : c->entry_timeout;
+	*attr = q->attr_timeout >= 0 ? q->attr_timeout : c->attr_timeout;
+	*negative = q->negative_timeout >= 0 ? q->negative_timeout : c->negative_timeout;
 }

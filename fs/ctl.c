@@ -11,6 +11,11 @@
  *	                  space and inodes, files off their hash home; per
  *	                  operation: count, rate, latency percentiles
  *	    status json   the same as one JSON object
+ *	    flush all|index|storage [PATH...]
+ *	                  the kernel forgets cached names, attributes and
+ *	                  pages of the files of those classes (all of them,
+ *	                  or only PATHs, relative to the mount or absolute
+ *	                  under it), through the invalidation thread
  *
  *	The peer's credentials (SO_PEERCRED) must be root or a member of the
  *	config's ctl_group; the socket itself is mode 0660, group ctl_group.
@@ -35,6 +40,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "inval.h"
 #include "log.h"
 #include "place.h"
 #include "stats.h"
@@ -175,6 +181,113 @@ static void status_write(FILE *out, int json)
 		fprintf(out, "]}\n");
 }
 
+struct flush_arg {
+	int role; /* 0: every class */
+	uint64_t parent;
+	const char *name; /* only the file known by this name in PARENT */
+	unsigned long entries, inodes;
+};
+
+/* flush_node - node_walk callback: queue the invalidations one node needs */
+static void flush_node(struct fs *fs, struct node *n, void *arg)
+{
+	struct flush_arg *fa = arg;
+
+	if (fa->name) {
+		if (!n->dir && n->name && n->parent == fa->parent && strcmp(n->name, fa->name) == 0) {
+			inval_inode(node_id(fs, n));
+			fa->inodes++;
+		}
+		return;
+	}
+	if (n->dir) {
+		/* A directory's attributes (and mtime-keyed caches) matter to every class. */
+		inval_inode(node_id(fs, n));
+		fa->inodes++;
+		return;
+	}
+	if (fa->role && conf_class_role(fs->conf, fs->layout->b[n->bidx].cls) != fa->role)
+		return;
+	if (n->name) {
+		inval_entry(n->parent, n->name);
+		fa->entries++;
+	}
+	inval_inode(node_id(fs, n));
+	fa->inodes++;
+}
+
+/* flush_path - invalidate one path inside the mount; -ENOENT if the kernel cannot know it */
+static int flush_path(struct fs *fs, const char *path, struct flush_arg *fa)
+{
+	size_t ml = strlen(ctl.mountpoint);
+	char rel[PATH_MAX], *slash;
+	const char *base;
+
+	if (path[0] == '/') {
+		if (strncmp(path, ctl.mountpoint, ml) != 0 || (path[ml] != '/' && path[ml] != 0))
+			return -EXDEV;
+		path += ml;
+	}
+	while (*path == '/')
+		path++;
+	if (snprintf(rel, sizeof(rel), "%s", path) >= (int)sizeof(rel))
+		return -ENAMETOOLONG;
+	while (strlen(rel) && rel[strlen(rel) - 1] == '/')
+		rel[strlen(rel) - 1] = 0;
+	if (!rel[0]) {
+		inval_inode(node_id(fs, &fs->root));
+		fa->inodes++;
+		return 0;
+	}
+	slash = strrchr(rel, '/');
+	if (slash) {
+		*slash = 0;
+		base = slash + 1;
+	} else {
+		base = rel;
+	}
+	fa->parent = node_dir_by_path(fs, slash ? rel : "");
+	if (!fa->parent)
+		return -ENOENT; /* the kernel never looked into that directory: nothing cached */
+	inval_entry(fa->parent, base);
+	fa->entries++;
+	fa->name = base;
+	node_walk(fs, flush_node, fa);
+	fa->name = NULL;
+	return 0;
+}
+
+/* flush_request - "flush WHAT [PATH...]" */
+static void flush_request(FILE *out, char *args)
+{
+	struct flush_arg fa = { 0 };
+	char *save, *what = strtok_r(args, " ", &save), *path;
+	int npaths = 0;
+
+	if (!what || strcmp(what, "all") == 0)
+		fa.role = 0;
+	else if (strcmp(what, "index") == 0)
+		fa.role = CONF_ROLE_INDEX;
+	else if (strcmp(what, "storage") == 0)
+		fa.role = CONF_ROLE_STORAGE;
+	else {
+		fprintf(out, "error: flush what? '%.32s' (all, index, storage)\n", what);
+		return;
+	}
+	while ((path = strtok_r(NULL, " ", &save)) != NULL) {
+		int err = flush_path(ctl.fs, path, &fa);
+
+		npaths++;
+		if (err == -EXDEV)
+			fprintf(out, "error: %.200s is not inside %s\n", path, ctl.mountpoint);
+		else if (err && err != -ENOENT)
+			fprintf(out, "error: %.200s: %s\n", path, strerror(-err));
+	}
+	if (!npaths)
+		node_walk(ctl.fs, flush_node, &fa);
+	fprintf(out, "flushed: %lu names, %lu inodes queued for invalidation\n", fa.entries, fa.inodes);
+}
+
 /* peer_ok - root, or a member of ctl_group */
 static int peer_ok(int fd)
 {
@@ -243,8 +356,10 @@ static void serve(int fd)
 			  ctl.fs->conf->ctl_group);
 	} else if ((err = read_request(fd, req, sizeof(req))) < 0) {
 		fprintf(out, "error: %s\n", err == -E2BIG ? "request too long" : strerror(-err));
-	} else if (strcmp(req, "status") == 0) {
+	} else if (strcmp(req, "status") == 0 || strcmp(req, "status text") == 0) {
 		status_write(out, 0);
+	} else if (strncmp(req, "flush", 5) == 0 && (req[5] == 0 || req[5] == ' ')) {
+		flush_request(out, req + 5);
 	} else if (strcmp(req, "status json") == 0) {
 		status_write(out, 1);
 	} else {

@@ -36,12 +36,14 @@
 #include "backing.h"
 #include "conf.h"
 #include "ctl.h"
+#include "inval.h"
 #include "log.h"
 #include "node.h"
 #include "ops.h"
 #include "place.h"
 #include "stats.h"
 #include "sync.h"
+#include "watch.h"
 
 struct cmdline {
 	const char *config;
@@ -123,10 +125,14 @@ static void usage(FILE *f)
 		   "see queuefs(8) and the README for the config file format\n");
 }
 
-/* mountpoint_check - refuse loops; detach a dead mount left by a killed daemon */
-static int mountpoint_check(const char *mnt, const struct conf *c)
+/*
+ * mountpoint_check - refuse loops; detach a dead mount left by a killed
+ *	daemon; REAL gets the mountpoint's absolute path (the daemon leaves
+ *	its working directory when it detaches).
+ */
+static int mountpoint_check(const char *mnt, const struct conf *c, char *real)
 {
-	char real[PATH_MAX], breal[PATH_MAX];
+	char breal[PATH_MAX];
 	struct stat st;
 	size_t ml;
 	int bad = 0;
@@ -196,9 +202,11 @@ int main(int argc, char *argv[])
 	static struct conf conf;
 	static struct layout layout;
 	static struct fs fs;
+	static struct fuse_lowlevel_ops ops;
 	struct fuse_session *se;
 	struct fuse_loop_config *lc;
 	char *passthru[64];
+	static char mnt_real[PATH_MAX], conf_real[PATH_MAX];
 	int npass = 0, ret = 1, err;
 
 	conf_init(&conf);
@@ -220,6 +228,8 @@ int main(int argc, char *argv[])
 	}
 	log_init(true, cl.debug);
 
+	if (realpath(cl.config, conf_real))
+		cl.config = conf_real; /* status shows where the config is, wherever queuefs ran */
 	if (conf_load(&conf, cl.config, stderr) < 0) {
 		fprintf(stderr, "queuefs: %s: configuration refused\n", cl.config);
 		goto out;
@@ -237,8 +247,9 @@ int main(int argc, char *argv[])
 			goto out;
 		}
 	}
-	if (mountpoint_check(cl.mountpoint, &conf) < 0)
+	if (mountpoint_check(cl.mountpoint, &conf, mnt_real) < 0)
 		goto out;
+	cl.mountpoint = mnt_real;
 	umask(0);
 	raise_nofile();
 	if (backing_layout_open(&layout, &conf, stderr) < 0) {
@@ -254,7 +265,8 @@ int main(int argc, char *argv[])
 	if (fuse_args_build(&fa, &cl, &conf, passthru, npass) < 0)
 		fatalx("out of memory");
 
-	se = fuse_session_new(&fa, &qfs_ops, sizeof(qfs_ops), &fs);
+	ops_build(&ops, &conf);
+	se = fuse_session_new(&fa, &ops, sizeof(ops), &fs);
 	if (!se) {
 		fprintf(stderr, "queuefs: cannot start a FUSE session (bad -o option?)\n");
 		goto out;
@@ -283,7 +295,11 @@ int main(int argc, char *argv[])
 	if (sync_start(&fs) < 0)
 		goto out_sync;
 	stats_start();
-	ctl_start(&fs, se, cl.mountpoint); /* the mount works without it: logged */
+	/* Each of these logs its own failure; the mount works without them. */
+	inval_start(se);
+	ctl_start(&fs, se, cl.mountpoint);
+	if (conf.watch)
+		watch_start(&fs);
 
 	if (cl.single) {
 		ret = fuse_session_loop(se);
@@ -302,7 +318,9 @@ int main(int argc, char *argv[])
 	ret = !(ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP);
 	log_info("unmounting %s", cl.mountpoint);
 out_sync:
+	watch_stop();
 	ctl_stop();
+	inval_stop();
 	sync_stop();
 out_unmount:
 	fuse_session_unmount(se);

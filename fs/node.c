@@ -104,6 +104,8 @@ int node_fs_init(struct fs *fs, struct conf *c, struct layout *l)
 	memset(fs, 0, sizeof(*fs));
 	fs->conf = c;
 	fs->layout = l;
+	for (int i = 0; i < c->nclasses; i++)
+		fs->dir_flush |= conf_class_flush(c, i);
 	fs->table_size = 1024;
 	fs->table = calloc(fs->table_size, sizeof(*fs->table));
 	if (!fs->table)
@@ -132,6 +134,7 @@ int node_fs_init(struct fs *fs, struct conf *c, struct layout *l)
 /* node_free - close what a node holds and free it */
 static void node_free(struct fs *fs, struct node *n)
 {
+	free(n->name);
 	if (n->fd >= 0)
 		close(n->fd);
 	if (n->dir) {
@@ -175,18 +178,37 @@ uint64_t node_id(struct fs *fs, struct node *n)
 	return (uint64_t)(uintptr_t)n;
 }
 
-/* node_find_or_add_file - the node of a backing file; takes one lookup */
-int node_find_or_add_file(struct fs *fs, int bidx, int dirfd, const char *name, const struct stat *st,
-			  struct node **out)
+/* node_name_set - remember the name the kernel knows N by (table locked) */
+static void node_name_set(struct node *n, uint64_t parent, const char *name)
 {
+	char *nm;
+
+	if (n->parent == parent && n->name && strcmp(n->name, name) == 0)
+		return;
+	nm = strdup(name);
+	if (!nm)
+		return; /* keep the old name: only invalidations use it */
+	free(n->name);
+	n->name = nm;
+	n->parent = parent;
+}
+
+/* node_find_or_add_file - the node of a backing file; takes one lookup */
+int node_find_or_add_file(struct fs *fs, struct node *parent, int bidx, const char *name,
+			  const struct stat *st, struct node **out)
+{
+	uint64_t pid = node_id(fs, parent);
+	int dirfd = node_dir_fd(parent, bidx);
 	struct node *n;
 	struct stat fst;
+	char *nm;
 	int fd;
 
 	pthread_mutex_lock(&fs->table_lock);
 	n = table_find(fs, st->st_dev, st->st_ino);
 	if (n) {
 		n->nlookup++;
+		node_name_set(n, pid, name);
 		pthread_mutex_unlock(&fs->table_lock);
 		*out = n;
 		return 0;
@@ -213,14 +235,24 @@ int node_find_or_add_file(struct fs *fs, int bidx, int dirfd, const char *name, 
 	n->nlookup = 1;
 	n->bidx = bidx;
 	n->fd = fd;
+	nm = strdup(name);
+	if (!nm) {
+		close(fd);
+		free(n);
+		return -ENOMEM;
+	}
+	n->parent = pid;
+	n->name = nm;
 
 	pthread_mutex_lock(&fs->table_lock);
 	*out = table_find(fs, fst.st_dev, fst.st_ino);
 	if (*out) {
 		/* Another thread added it meanwhile: use that one. */
 		(*out)->nlookup++;
+		node_name_set(*out, pid, name);
 		pthread_mutex_unlock(&fs->table_lock);
 		close(fd);
+		free(n->name);
 		free(n);
 		return 0;
 	}
@@ -292,6 +324,8 @@ int node_find_or_add_dir(struct fs *fs, struct node *parent, const char *name, c
 		return 0;
 	}
 	table_add(fs, n);
+	n->dnext = fs->dirs;
+	fs->dirs = n;
 	pthread_mutex_unlock(&fs->table_lock);
 	*out = n;
 	return 0;
@@ -308,6 +342,60 @@ fail:
 	return err;
 }
 
+/* node_renamed - the file (DEV, INO) is now NAME in PARENT */
+void node_renamed(struct fs *fs, dev_t dev, ino_t ino, struct node *parent, const char *name)
+{
+	struct node *n;
+
+	pthread_mutex_lock(&fs->table_lock);
+	n = table_find(fs, dev, ino);
+	if (n && !n->dir)
+		node_name_set(n, node_id(fs, parent), name);
+	pthread_mutex_unlock(&fs->table_lock);
+}
+
+/* node_walk - FN for every node, the root included, table locked */
+void node_walk(struct fs *fs, void (*fn)(struct fs *fs, struct node *n, void *arg), void *arg)
+{
+	pthread_mutex_lock(&fs->table_lock);
+	fn(fs, &fs->root, arg);
+	for (size_t i = 0; i < fs->table_size; i++)
+		for (struct node *n = fs->table[i]; n; n = n->next)
+			fn(fs, n, arg);
+	pthread_mutex_unlock(&fs->table_lock);
+}
+
+/* node_dir_by_path - nodeid of the directory with mount path PATH, or 0 */
+uint64_t node_dir_by_path(struct fs *fs, const char *path)
+{
+	uint64_t id = 0;
+
+	if (path[0] == 0)
+		return node_id(fs, &fs->root);
+	pthread_mutex_lock(&fs->table_lock);
+	for (struct node *n = fs->dirs; n && !id; n = n->dnext) {
+		pthread_mutex_lock(&n->dir->lock);
+		if (strcmp(n->dir->path, path) == 0)
+			id = node_id(fs, n);
+		pthread_mutex_unlock(&n->dir->lock);
+	}
+	pthread_mutex_unlock(&fs->table_lock);
+	return id;
+}
+
+/* node_find_id - nodeid of the node of backing object (DEV, INO), or 0 */
+uint64_t node_find_id(struct fs *fs, dev_t dev, ino_t ino)
+{
+	struct node *n;
+	uint64_t id;
+
+	pthread_mutex_lock(&fs->table_lock);
+	n = table_find(fs, dev, ino);
+	id = n ? node_id(fs, n) : 0;
+	pthread_mutex_unlock(&fs->table_lock);
+	return id;
+}
+
 /* node_forget - drop NLOOKUP lookups; frees the node at zero */
 void node_forget(struct fs *fs, struct node *n, uint64_t nlookup)
 {
@@ -320,6 +408,14 @@ void node_forget(struct fs *fs, struct node *n, uint64_t nlookup)
 		return;
 	}
 	table_del(fs, n);
+	if (n->dir) {
+		struct node **pp = &fs->dirs;
+
+		while (*pp && *pp != n)
+			pp = &(*pp)->dnext;
+		if (*pp)
+			*pp = n->dnext;
+	}
 	pthread_mutex_unlock(&fs->table_lock);
 	node_free(fs, n);
 }
@@ -473,14 +569,10 @@ static void path_replace(char **p, const char *oldpath, const char *newpath)
 void node_dir_rename_paths(struct fs *fs, const char *oldpath, const char *newpath)
 {
 	pthread_mutex_lock(&fs->table_lock);
-	for (size_t i = 0; i < fs->table_size; i++) {
-		for (struct node *n = fs->table[i]; n; n = n->next) {
-			if (!n->dir)
-				continue;
-			pthread_mutex_lock(&n->dir->lock);
-			path_replace(&n->dir->path, oldpath, newpath);
-			pthread_mutex_unlock(&n->dir->lock);
-		}
+	for (struct node *n = fs->dirs; n; n = n->dnext) {
+		pthread_mutex_lock(&n->dir->lock);
+		path_replace(&n->dir->path, oldpath, newpath);
+		pthread_mutex_unlock(&n->dir->lock);
 	}
 	pthread_mutex_unlock(&fs->table_lock);
 }

@@ -65,15 +65,55 @@ int ops_node_stat(struct node *n, struct stat *st)
 	return 0;
 }
 
-/* ops_entry_fill - a reply entry for N with the configured timeouts */
+/*
+ * ops_flush_node - must the kernel revalidate N at every access? A file
+ *	follows the coherence of its backing's class; directories are shared
+ *	by all classes and flush when any class does (names come and go there).
+ */
+bool ops_flush_node(struct fs *fs, struct node *n)
+{
+	return n->dir ? fs->dir_flush : conf_class_flush(fs->conf, fs->layout->b[n->bidx].cls);
+}
+
+/* ops_timeouts - how long the kernel may cache N's name and attributes */
+void ops_timeouts(struct fs *fs, struct node *n, double *entry, double *attr)
+{
+	double negative;
+
+	if (n->dir) {
+		*entry = fs->dir_flush ? 0 : fs->conf->entry_timeout;
+		*attr = fs->dir_flush ? 0 : fs->conf->attr_timeout;
+		return;
+	}
+	conf_class_timeouts(fs->conf, fs->layout->b[n->bidx].cls, entry, attr, &negative);
+}
+
+/* ops_open_cache - page cache policy of a new open: flush mode never caches */
+void ops_open_cache(struct fs *fs, struct node *n, struct fuse_file_info *fi)
+{
+	/*
+	 * local: queuefs is the only writer of its backings, the page cache
+	 * stays valid across opens. flush: another node may have written
+	 * the file; direct I/O reads the backing at every read, which also
+	 * makes data read after taking a lock fresh (Dovecot's
+	 * flush-after-lock) without an invalidation racing the read.
+	 */
+	if (ops_flush_node(fs, n)) {
+		fi->direct_io = 1;
+		fi->keep_cache = 0;
+	} else {
+		fi->keep_cache = 1;
+	}
+}
+
+/* ops_entry_fill - a reply entry for N with its class's timeouts */
 void ops_entry_fill(struct fs *fs, struct node *n, const struct stat *st, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = node_id(fs, n);
 	e->attr = *st;
 	e->attr.st_ino = n->st_ino;
-	e->attr_timeout = fs->conf->attr_timeout;
-	e->entry_timeout = fs->conf->entry_timeout;
+	ops_timeouts(fs, n, &e->entry_timeout, &e->attr_timeout);
 }
 
 /* ops_trouble - log errors that mean a backing is sick, not ordinary answers */
@@ -194,3 +234,24 @@ const struct fuse_lowlevel_ops qfs_ops = {
 	.create = timed_create,
 	.fallocate = timed_fallocate,
 };
+
+TIMED(flock, QOP_LOCK, (fuse_req_t r, fuse_ino_t i, struct fuse_file_info *f, int op), (r, i, f, op))
+TIMED(getlk, QOP_LOCK, (fuse_req_t r, fuse_ino_t i, struct fuse_file_info *f, struct flock *l), (r, i, f, l))
+TIMED(setlk, QOP_LOCK, (fuse_req_t r, fuse_ino_t i, struct fuse_file_info *f, struct flock *l, int s),
+      (r, i, f, l, s))
+
+/* ops_build - the table for this config */
+void ops_build(struct fuse_lowlevel_ops *ops, const struct conf *c)
+{
+	*ops = qfs_ops;
+	/*
+	 * Without lock handlers the kernel keeps flock and fcntl locks local
+	 * to this mount, which is exactly right for one host and costs no
+	 * round trip; with them, locks reach the backing files.
+	 */
+	if (c->locks == CONF_LOCKS_BACKING) {
+		ops->flock = timed_flock;
+		ops->getlk = timed_getlk;
+		ops->setlk = timed_setlk;
+	}
+}

@@ -55,7 +55,7 @@ static int lookup_node(struct fs *fs, struct node *d, const char *name, int b, c
 
 		return err ? err : node_find_or_add_dir(fs, d, name, rel, out);
 	}
-	return node_find_or_add_file(fs, b, node_dir_fd(d, b), name, st, out);
+	return node_find_or_add_file(fs, d, b, name, st, out);
 }
 
 void qfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -83,11 +83,19 @@ void qfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (!err)
 		err = ops_node_stat(n, &st);
 	node_name_unlock2(fs, slot, slot);
-	if (err == -ENOENT && fs->conf->negative_timeout > 0) {
-		memset(&e, 0, sizeof(e));
-		e.entry_timeout = fs->conf->negative_timeout;
-		fuse_reply_entry(req, &e);
-		return;
+	if (err == -ENOENT) {
+		struct placement p;
+		double entry, attr, negative;
+
+		/* A miss may be cached as long as the class the name would have allows. */
+		place_route(fs, d, name, &p);
+		conf_class_timeouts(fs->conf, p.cls, &entry, &attr, &negative);
+		if (negative > 0) {
+			memset(&e, 0, sizeof(e));
+			e.entry_timeout = negative;
+			fuse_reply_entry(req, &e);
+			return;
+		}
 	}
 	if (err) {
 		fuse_reply_err(req, -err);
@@ -161,7 +169,7 @@ static int make_placed(fuse_req_t req, struct fs *fs, struct node *d, const char
 	if (!err && fstatat(node_dir_fd(d, b), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		err = -errno;
 	if (!err)
-		err = node_find_or_add_file(fs, b, node_dir_fd(d, b), name, &st, out);
+		err = node_find_or_add_file(fs, d, b, name, &st, out);
 	if (err) {
 		unlinkat(node_dir_fd(d, b), name, 0);
 		if (fd > 0)
@@ -244,8 +252,10 @@ static void new_entry(fuse_req_t req, fuse_ino_t parent, const char *name, make_
 		fuse_reply_err(req, -err);
 		return;
 	}
-	if (fi)
+	if (fi) {
 		fi->fh = (uint64_t)fd;
+		ops_open_cache(fs, n, fi);
+	}
 	reply_new(req, fs, n, fi);
 }
 
@@ -360,7 +370,7 @@ void qfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
 		if (fstatat(pfd, newname, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			err = -errno;
 		else
-			err = node_find_or_add_file(fs, n->bidx, pfd, newname, &st, &got);
+			err = node_find_or_add_file(fs, d, n->bidx, newname, &st, &got);
 	}
 	node_name_unlock2(fs, slot, slot);
 	if (err) {
@@ -566,6 +576,7 @@ void qfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
 	}
 	sync_mark(d, sb);
 	sync_mark(nd, sb);
+	node_renamed(fs, sst.st_dev, sst.st_ino, nd, newname);
 	if (tb >= 0 && tb != sb) {
 		/*
 		 * The old target lived on another backing. Remove it only now:

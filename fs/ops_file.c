@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -27,15 +28,18 @@
 void qfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
+	struct node *n = node_get(fs, ino);
+	double entry, attr;
 	struct stat st;
 	int err;
 
 	(void)fi;
-	err = ops_node_stat(node_get(fs, ino), &st);
+	err = ops_node_stat(n, &st);
+	ops_timeouts(fs, n, &entry, &attr);
 	if (err)
 		fuse_reply_err(req, -err);
 	else
-		fuse_reply_attr(req, &st, fs->conf->attr_timeout);
+		fuse_reply_attr(req, &st, attr);
 }
 
 /* setattr_one - apply the requested changes to one backing object */
@@ -96,6 +100,7 @@ void qfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid, s
 {
 	struct fs *fs = FS(req);
 	struct node *n = node_get(fs, ino);
+	double t_entry, t_attr;
 	struct stat st;
 	int err = 0;
 
@@ -122,10 +127,11 @@ void qfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid, s
 	}
 	if (!err)
 		err = ops_node_stat(n, &st);
+	ops_timeouts(fs, n, &t_entry, &t_attr);
 	if (err)
 		fuse_reply_err(req, -err);
 	else
-		fuse_reply_attr(req, &st, fs->conf->attr_timeout);
+		fuse_reply_attr(req, &st, t_attr);
 }
 
 void qfs_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -167,8 +173,7 @@ void qfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -fd);
 		return;
 	}
-	/* queuefs is the only writer of its backings: the page cache stays valid. */
-	fi->keep_cache = 1;
+	ops_open_cache(fs, n, fi);
 	fi->fh = (uint64_t)fd;
 	fuse_reply_open(req, fi);
 }
@@ -182,9 +187,16 @@ void qfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void qfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fs *fs = FS(req);
 	int fd;
 
 	(void)ino;
+	if (fs->conf->locks == CONF_LOCKS_BACKING) {
+		/* close(2) releases the caller's POSIX locks: release what this open forwarded. */
+		struct flock un = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+
+		fcntl((int)fi->fh, F_OFD_SETLK, &un);
+	}
 	/* close(2) of a duplicate flushes what the backing filesystem defers to close (NFS). */
 	fd = dup((int)fi->fh);
 	fuse_reply_err(req, fd < 0 ? errno : (close(fd) < 0 ? errno : 0));
@@ -237,4 +249,82 @@ void qfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t le
 {
 	(void)ino;
 	fuse_reply_err(req, fallocate((int)fi->fh, mode, off, len) < 0 ? errno : 0);
+}
+
+/*
+ * Lock forwarding (locks = backing). Every FUSE open has its own backing
+ * open file description (ops_open_node), so flock(2) and OFD locks on it
+ * give each open its own lock owner at the backing: MTAs on two nodes that
+ * share the backing exclude each other, and a non-blocking probe fails
+ * when anyone else holds the lock. Waits are polled, never blocking a
+ * thread in the kernel, so that an interrupted caller gets EINTR.
+ */
+
+/* lock_wait - retry TRY until it stops saying "busy", or the caller gives up */
+static int lock_wait(fuse_req_t req, int (*try)(int fd, void *arg), int fd, void *arg)
+{
+	useconds_t pause = 1000;
+
+	for (;;) {
+		int r = try(fd, arg);
+
+		if (r != -EAGAIN && r != -EWOULDBLOCK && r != -EACCES)
+			return r;
+		if (fuse_req_interrupted(req))
+			return -EINTR;
+		usleep(pause);
+		if (pause < 50000)
+			pause *= 2;
+	}
+}
+
+static int try_flock(int fd, void *arg)
+{
+	return flock(fd, *(int *)arg | LOCK_NB) < 0 ? -errno : 0;
+}
+
+static int try_ofd(int fd, void *arg)
+{
+	return fcntl(fd, F_OFD_SETLK, (struct flock *)arg) < 0 ? -errno : 0;
+}
+
+void qfs_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
+{
+	int how = op & ~LOCK_NB, r;
+
+	(void)ino;
+	if (op & LOCK_NB || how == LOCK_UN)
+		r = try_flock((int)fi->fh, &how);
+	else
+		r = lock_wait(req, try_flock, (int)fi->fh, &how);
+	fuse_reply_err(req, -r);
+}
+
+void qfs_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock)
+{
+	struct flock fl = *lock;
+
+	(void)ino;
+	fl.l_pid = 0; /* required by OFD locks */
+	if (fcntl((int)fi->fh, F_OFD_GETLK, &fl) < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	if (fl.l_pid == -1)
+		fl.l_pid = 0; /* held through another open, perhaps on another node */
+	fuse_reply_lock(req, &fl);
+}
+
+void qfs_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock, int sleep)
+{
+	struct flock fl = *lock;
+	int r;
+
+	(void)ino;
+	fl.l_pid = 0;
+	if (!sleep || fl.l_type == F_UNLCK)
+		r = try_ofd((int)fi->fh, &fl);
+	else
+		r = lock_wait(req, try_ofd, (int)fi->fh, &fl);
+	fuse_reply_err(req, r == -EACCES ? EAGAIN : -r);
 }

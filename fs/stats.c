@@ -21,7 +21,7 @@ static const char *const op_names[QOP_NOPS] = {
 	[QOP_WRITE] = "write",		 [QOP_FLUSH] = "flush",	      [QOP_RELEASE] = "release",
 	[QOP_FSYNC] = "fsync",		 [QOP_OPENDIR] = "opendir",   [QOP_READDIR] = "readdir",
 	[QOP_RELEASEDIR] = "releasedir", [QOP_FSYNCDIR] = "fsyncdir", [QOP_STATFS] = "statfs",
-	[QOP_FALLOCATE] = "fallocate",
+	[QOP_FALLOCATE] = "fallocate",	 [QOP_LOCK] = "lock",
 };
 
 static atomic_uint_fast64_t counts[QOP_NOPS];

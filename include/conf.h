@@ -53,7 +53,16 @@ struct qclass {
 	uint64_t min_free_bytes;  /* 0 = inherit the global value */
 	uint64_t min_free_inodes; /* 0 = inherit the global value */
 	int line;		  /* line of the [class] header, for messages */
+	int coherence;		  /* 0: from nfs_index/nfs_storage, else CONF_COHERENCE_* */
+	int role;		  /* 0: by name ("data" is storage), else CONF_ROLE_* */
+	double entry_timeout;	  /* -1: the global value */
+	double attr_timeout;
+	double negative_timeout;
 };
+
+enum { CONF_COHERENCE_LOCAL = 1, CONF_COHERENCE_FLUSH = 2 };
+enum { CONF_ROLE_INDEX = 1, CONF_ROLE_STORAGE = 2 };
+enum { CONF_LOCKS_LOCAL = 0, CONF_LOCKS_BACKING = 1 };
 
 struct conf {
 	char *path;	 /* config file, for messages */
@@ -72,6 +81,10 @@ struct conf {
 	char fsname[64];
 	char ctl_dir[80];   /* directory of the control sockets */
 	char ctl_group[32]; /* group (besides root) allowed on the control socket */
+	bool nfs_index;	    /* Dovecot's mail_nfs_index: flush mode for index (control) classes */
+	bool nfs_storage;   /* Dovecot's mail_nfs_storage: flush mode for storage (data) classes */
+	int locks;	    /* CONF_LOCKS_*: kernel-local, or forwarded to the backing files */
+	bool watch;	    /* inotify on the backings: outside changes become invalidations */
 };
 
 /*
@@ -91,6 +104,16 @@ int conf_load(struct conf *c, const char *path, FILE *errs);
 int conf_set(struct conf *c, const char *key, const char *value, char *err, size_t errlen);
 void conf_free(struct conf *c);
 int conf_class_by_name(const struct conf *c, const char *name);
+
+/*
+ * conf_class_flush - does class CLS revalidate every access? Its own
+ *	"coherence", else nfs_storage for storage classes and nfs_index for
+ *	index classes ("role", by default "data" is storage, others index).
+ * conf_class_timeouts - the kernel cache timeouts of CLS (all 0 in flush mode).
+ */
+bool conf_class_flush(const struct conf *c, int cls);
+int conf_class_role(const struct conf *c, int cls);
+void conf_class_timeouts(const struct conf *c, int cls, double *entry, double *attr, double *negative);
 
 /* conf_parse_size - "64M", "1G", "4096", "0" -> bytes; -EINVAL if malformed. */
 int conf_parse_size(const char *s, uint64_t *out);

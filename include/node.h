@@ -39,17 +39,22 @@ struct node {
 	int bidx; /* files: the backing that holds it; dirs: the primary copy */
 	int fd;	  /* files: O_PATH fd; dirs: -1 */
 	struct dirinfo *dir;
+	struct node *dnext; /* dirs: the list of directory nodes (table lock) */
+	uint64_t parent;    /* files: nodeid of the directory of NAME (table lock) */
+	char *name;	    /* files: the last name the kernel learnt it by (table lock) */
 };
 
 struct fs {
 	struct conf *conf;
 	struct layout *layout;
+	bool dir_flush; /* some class is in flush mode: directories are revalidated too */
 	struct node root;
 	struct dirinfo root_dir;
 	pthread_mutex_t table_lock;
 	struct node **table;
 	size_t table_size;
 	size_t table_count;
+	struct node *dirs; /* every directory node but the root, for path lookups */
 	pthread_mutex_t name_locks[1024];
 };
 
@@ -61,14 +66,28 @@ struct node *node_get(struct fs *fs, uint64_t nodeid);
 uint64_t node_id(struct fs *fs, struct node *n);
 
 /*
- * node_find_or_add_file - the node of a backing file found under DIRFD/NAME
- *	on backing BIDX (ST from fstatat); takes one lookup. Returns 0 or -errno.
+ * node_find_or_add_file - the node of a backing file found as NAME in the
+ *	copy of PARENT on backing BIDX (ST from fstatat); takes one lookup.
+ *	Returns 0 or -errno.
  * node_find_or_add_dir - the same for a directory; PATH is its mount path.
  */
-int node_find_or_add_file(struct fs *fs, int bidx, int dirfd, const char *name, const struct stat *st,
-			  struct node **out);
+int node_find_or_add_file(struct fs *fs, struct node *parent, int bidx, const char *name,
+			  const struct stat *st, struct node **out);
 int node_find_or_add_dir(struct fs *fs, struct node *parent, const char *name, const char *path,
 			 struct node **out);
+
+/* node_renamed - the file (DEV, INO) is now NAME in PARENT (if the table has it) */
+void node_renamed(struct fs *fs, dev_t dev, ino_t ino, struct node *parent, const char *name);
+
+/*
+ * node_walk - call FN for every node, table locked (FN must not call back
+ *	into the table); node_dir_by_path - nodeid of the directory with
+ *	mount path PATH, or 0 if the kernel does not know it.
+ */
+void node_walk(struct fs *fs, void (*fn)(struct fs *fs, struct node *n, void *arg), void *arg);
+uint64_t node_dir_by_path(struct fs *fs, const char *path);
+/* node_find_id - nodeid of the node of backing object (DEV, INO), or 0 */
+uint64_t node_find_id(struct fs *fs, dev_t dev, ino_t ino);
 
 /* node_forget - drop NLOOKUP lookups; frees the node at zero */
 void node_forget(struct fs *fs, struct node *n, uint64_t nlookup);

@@ -10,6 +10,11 @@
 
 extern const struct fuse_lowlevel_ops qfs_ops;
 
+struct conf;
+
+/* ops_build - the table for this config: qfs_ops, plus lock handlers with locks = backing */
+void ops_build(struct fuse_lowlevel_ops *ops, const struct conf *c);
+
 /* ops_proc_init - open /proc/self/fd once: files are reopened through it */
 int ops_proc_init(void);
 

@@ -7,6 +7,7 @@
 #include "ops.h"
 #include "node.h"
 
+#include <stdbool.h>
 #include <sys/stat.h>
 
 #define FS(req) ((struct fs *)fuse_req_userdata(req))
@@ -15,6 +16,9 @@ extern int ops_proc_fd; /* /proc/self/fd: open files are reopened through it */
 
 void ops_proc_name(int fd, char *buf, size_t len);
 int ops_node_stat(struct node *n, struct stat *st);
+bool ops_flush_node(struct fs *fs, struct node *n);
+void ops_timeouts(struct fs *fs, struct node *n, double *entry, double *attr);
+void ops_open_cache(struct fs *fs, struct node *n, struct fuse_file_info *fi);
 void ops_entry_fill(struct fs *fs, struct node *n, const struct stat *st, struct fuse_entry_param *e);
 void ops_trouble(struct fs *fs, int err, const char *op, const char *name, int b);
 int ops_open_node(struct node *n, int flags);
@@ -45,6 +49,10 @@ void qfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fus
 void qfs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
 		   struct fuse_file_info *fi);
 void qfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, struct fuse_file_info *fi);
+
+void qfs_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op);
+void qfs_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock);
+void qfs_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock, int sleep);
 
 /* ops_dir.c */
 void qfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);

@@ -39,6 +39,7 @@ enum stat_op {
 	QOP_FSYNCDIR,
 	QOP_STATFS,
 	QOP_FALLOCATE,
+	QOP_LOCK,
 	QOP_NOPS
 };
 

@@ -5,6 +5,7 @@
  *	queuefsctl check [--age SECONDS] [--mta NAME] [--ignore-mounted] CONFIG
  *	queuefsctl repair [-n] [--force] [--age SECONDS] [--mta NAME] CONFIG
  *	queuefsctl rebalance [-n] [--force] [--from OLD_ROOT]... CONFIG
+ *	queuefsctl status | flush ... MOUNT   (queuefsctl_online.c)
  * DESCRIPTION
  *	Works directly on the backing roots of CONFIG while the queue is
  *	unmounted: check reports what is out of place, repair fixes what is
@@ -99,6 +100,8 @@ static void __attribute__((noreturn)) usage(void)
 			"       queuefsctl repair [-n] [--force] [--age SECONDS] [--mta NAME] CONFIG\n"
 			"       queuefsctl rebalance [-n] [--force] [--from OLD_ROOT]... CONFIG\n"
 			"       (each also takes --ignore-mounted)\n"
+			"       queuefsctl status [--json] [--ctl-dir DIR] MOUNT\n"
+			"       queuefsctl flush [--index|--storage|--all] [--ctl-dir DIR] MOUNT [PATH...]\n"
 			"see queuefsctl(8)\n");
 	exit(CTL_EXIT_ERROR);
 }
@@ -200,11 +203,10 @@ static int ctl_run(struct ctl *x, const char *const *from, int nfrom)
 int main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
-		{ "age", required_argument, NULL, 'a' }, { "mta", required_argument, NULL, 'm' },
-		{ "force", no_argument, NULL, 'F' },	 { "from", required_argument, NULL, 'r' },
-		{ "dry-run", no_argument, NULL, 'n' },	 { "help", no_argument, NULL, 'h' },
-		{ "ignore-mounted", no_argument, NULL, 'I' },
-		{ NULL, 0, NULL, 0 }
+		{ "age", required_argument, NULL, 'a' },      { "mta", required_argument, NULL, 'm' },
+		{ "force", no_argument, NULL, 'F' },	      { "from", required_argument, NULL, 'r' },
+		{ "dry-run", no_argument, NULL, 'n' },	      { "help", no_argument, NULL, 'h' },
+		{ "ignore-mounted", no_argument, NULL, 'I' }, { NULL, 0, NULL, 0 }
 	};
 	static struct ctl x;
 	const char *from[CTL_MAX_FROM], *mta = NULL;
@@ -219,10 +221,12 @@ int main(int argc, char *argv[])
 		x.mode = CTL_REPAIR;
 	else if (strcmp(x.cmd, "rebalance") == 0)
 		x.mode = CTL_REBALANCE;
+	else if (strcmp(x.cmd, "status") == 0 || strcmp(x.cmd, "flush") == 0)
+		return ctl_online(argc, argv);
 	else if (strcmp(x.cmd, "-h") == 0 || strcmp(x.cmd, "--help") == 0)
 		usage();
 	else
-		errx(CTL_EXIT_ERROR, "unknown command %s (check, repair, rebalance)", x.cmd);
+		errx(CTL_EXIT_ERROR, "unknown command %s (check, repair, rebalance, status, flush)", x.cmd);
 	x.apply = x.mode != CTL_CHECK;
 	x.age = 3600;
 	optind = 2;

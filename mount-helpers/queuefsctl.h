@@ -38,10 +38,10 @@ struct ctl_move {
 struct ctl {
 	const char *cmd; /* "check", "repair", "rebalance": message prefix */
 	enum ctl_mode mode;
-	bool apply; /* repair, rebalance without -n */
+	bool apply;	     /* repair, rebalance without -n */
 	bool force;	     /* quarantine leftovers; abandon a dropped shard */
 	bool ignore_mounted; /* run although a queuefs daemon holds a root */
-	time_t age; /* --age: older temporary files are leftovers */
+	time_t age;	     /* --age: older temporary files are leftovers */
 	time_t now;
 	enum ctl_mta mta;
 	struct conf conf;
@@ -73,10 +73,10 @@ void ctl_layout_close(struct ctl *x);
 int ctl_walk(struct ctl *x);
 
 /* queuefsctl_mta.c */
-bool ctl_mta_leftover(const struct ctl *x, const char *rel, const char *name, const struct stat *st, char *why,
-			 size_t len);
+bool ctl_mta_leftover(const struct ctl *x, const char *rel, const char *name, const struct stat *st,
+		      char *why, size_t len);
 bool ctl_mta_orphan(const struct ctl *x, const char *rel, const int *fds, const char *name, char *why,
-		       size_t len);
+		    size_t len);
 
 /* queuefsctl_move.c */
 int ctl_move_file(struct ctl *x, const struct ctl_move *mv);
@@ -91,5 +91,8 @@ void ctl_action(struct ctl *x, const char *fmt, ...) __attribute__((format(print
 void ctl_left(struct ctl *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ctl_finding(struct ctl *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ctl_warn(struct ctl *x, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* queuefsctl_online.c: status and flush, through a running daemon's control socket */
+int ctl_online(int argc, char *argv[]);
 
 #endif

@@ -202,5 +202,6 @@ Suite *mta_suite(void);
 Suite *inode_suite(void);
 Suite *manifest_suite(void);
 Suite *ctl_suite(void);
+Suite *coherence_suite(void);
 
 #endif

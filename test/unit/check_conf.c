@@ -361,8 +361,12 @@ static const struct {
 	  "1: fsname must have 1 to 63 characters\n" },
 	{ "fsname comma", "fsname = a,b\n" ONE, "1: bad character in fsname 'a,b'\n" },
 	{ "unknown preset", "preset = qmail\n" ONE, "1: unknown preset 'qmail'\n" },
-	{ "global in class", ONE "entry_timeout = 5\n",
-	  "3: global key 'entry_timeout' must come before the first [class]\n" },
+	{ "global in class", ONE "max_threads = 5\n",
+	  "3: global key 'max_threads' must come before the first [class]\n" },
+	{ "bad coherence", ONE "coherence = sometimes\n",
+	  "3: bad value 'sometimes' for coherence (one of: local flush)\n" },
+	{ "bad locks", "locks = maybe\n" ONE, "1: bad value 'maybe' for locks (one of: local backing)\n" },
+	{ "class timeout range", ONE "attr_timeout = -1\n", "3: attr_timeout must be between 0 and 86400\n" },
 	{ "class key outside", "shards = /q/0\n" ONE,
 	  "1: key 'shards' is only valid in a [class] section\n" },
 	{ "duplicate class", ONE "[class c]\nshards = /q/2\n", "3: duplicate class 'c'\n" },
@@ -412,6 +416,51 @@ static const struct {
 };
 
 /* test_error - one error case of the table */
+/* The coherence switches: which classes flush, and their kernel cache timeouts. */
+static const struct {
+	const char *name;
+	const char *globals;
+	const char *control; /* extra lines of [class control] */
+	int control_flush, data_flush;
+	double control_entry, data_attr;
+} coherence_cases[] = {
+	{ "default", "", "", 0, 0, 60, 60 },
+	{ "nfs_index", "nfs_index = yes\n", "", 1, 0, 0, 60 },
+	{ "nfs_storage", "nfs_storage = yes\n", "", 0, 1, 60, 0 },
+	{ "both", "nfs_index = yes\nnfs_storage = yes\n", "", 1, 1, 0, 0 },
+	{ "class local wins", "nfs_index = yes\n", "coherence = local\n", 0, 0, 60, 60 },
+	{ "class flush", "", "coherence = flush\nentry_timeout = 5\n", 1, 0, 0, 60 },
+	{ "class timeout", "attr_timeout = 7\n", "entry_timeout = 5\n", 0, 0, 5, 7 },
+	{ "role storage", "nfs_storage = yes\n", "role = storage\n", 1, 1, 0, 0 },
+};
+
+START_TEST(test_coherence)
+{
+	char text[512];
+	struct conf c;
+	double e, a, n;
+	int ci, di;
+
+	snprintf(text, sizeof(text),
+		 "preset = sendmail\n%s[class control]\nshards = /q/c\n%s[class data]\nshards = /q/d\n",
+		 coherence_cases[_i].globals, coherence_cases[_i].control);
+	load_ok(&c, text);
+	ci = conf_class_by_name(&c, "control");
+	di = conf_class_by_name(&c, "data");
+	ck_assert_msg(conf_class_flush(&c, ci) == coherence_cases[_i].control_flush,
+		      "%s: control flush: got %d", coherence_cases[_i].name, conf_class_flush(&c, ci));
+	ck_assert_msg(conf_class_flush(&c, di) == coherence_cases[_i].data_flush, "%s: data flush: got %d",
+		      coherence_cases[_i].name, conf_class_flush(&c, di));
+	conf_class_timeouts(&c, ci, &e, &a, &n);
+	ck_assert_msg(e == coherence_cases[_i].control_entry, "%s: control entry_timeout: got %g, want %g",
+		      coherence_cases[_i].name, e, coherence_cases[_i].control_entry);
+	conf_class_timeouts(&c, di, &e, &a, &n);
+	ck_assert_msg(a == coherence_cases[_i].data_attr, "%s: data attr_timeout: got %g, want %g",
+		      coherence_cases[_i].name, a, coherence_cases[_i].data_attr);
+	conf_free(&c);
+}
+END_TEST
+
 START_TEST(test_error)
 {
 	expect_errors(error_cases[_i].name, error_cases[_i].text, strlen(error_cases[_i].text),
@@ -680,6 +729,8 @@ Suite *conf_suite(void)
 	tcase_add_test(tc, test_globals);
 	tcase_add_test(tc, test_preset_sendmail);
 	tcase_add_test(tc, test_preset_others);
+	tcase_add_loop_test(tc, test_coherence, 0,
+			    (int)(sizeof(coherence_cases) / sizeof(coherence_cases[0])));
 	tcase_add_loop_test(tc, test_error, 0, NELEM(error_cases));
 	tcase_add_test(tc, test_all_errors);
 	tcase_add_test(tc, test_hostile);
