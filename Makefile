@@ -21,7 +21,7 @@ UNIT_SRCS = test/unit/check_main.c test/unit/check_conf.c test/unit/check_route.
 	    test/unit/check_backing.c
 MOUNT_SRCS = test/mount/check_mount.c test/mount/check_ops.c test/mount/check_place.c \
 	     test/mount/check_mta.c test/mount/check_inode.c test/mount/check_manifest.c test/mount/check_ctl.c \
-	     test/mount/check_coherence.c \
+	     test/mount/check_coherence.c test/mount/check_faults.c \
 	     test/mount/mnt.c
 
 LIB_OBJS   = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -33,7 +33,7 @@ QUEUEFS     = $(BUILD)/bin/queuefs
 UNIT_TEST   = $(BUILD)/test/check_unit
 MOUNT_TEST  = $(BUILD)/test/check_mount
 
-.PHONY: all deps test check-unit check-mount test-coherence check-asan check-valgrind demo demo-stop \
+.PHONY: all deps test check-unit check-mount test-coherence test-faults check-asan check-valgrind demo demo-stop \
 	format clean
 
 all: $(QUEUEFS) $(UNIT_TEST) $(MOUNT_TEST)
@@ -68,6 +68,10 @@ check-unit: $(UNIT_TEST)
 
 check-mount: $(QUEUEFS) $(MOUNT_TEST)
 	QUEUEFS=$(abspath $(QUEUEFS)) sh test/mount/run $(MOUNT_TEST)
+
+# The fault suite alone, with more kill rounds: prints the figures.
+test-faults: $(QUEUEFS) $(MOUNT_TEST)
+	CK_RUN_SUITE=faults FAULT_ROUNDS=$${FAULT_ROUNDS:-25} QUEUEFS=$(abspath $(QUEUEFS)) sh test/mount/run $(MOUNT_TEST)
 
 # The two-daemon coherence suite alone (also part of check-mount): prints the stale table.
 test-coherence: $(QUEUEFS) $(MOUNT_TEST)

@@ -61,16 +61,53 @@ int backing_statvfs(struct backing *b, struct statvfs *sv)
 }
 
 /*
- * backing_room_ok - does B have room above its free-space floor for new files?
+ * backing_health - 0, or why B should take no new files: -ENODEV when its
+ *	path no longer leads to the root queuefs opened (the disk was
+ *	unmounted, lazily, under the daemon: the files on it stay reachable
+ *	through the daemon's fds, but nothing new should land there), -EROFS
+ *	when it went read-only, or the error of statvfs. Checked at most once
+ *	a second (racy by design: a stale answer only delays avoidance).
+ */
+int backing_health(struct backing *b)
+{
+	struct timespec now;
+	struct statvfs sv;
+	struct stat ps, rs;
+	int h = 0;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	if (atomic_load(&b->health_when) == now.tv_sec)
+		return atomic_load(&b->health);
+	if (stat(b->path, &ps) < 0 || fstat(b->rootfd, &rs) < 0 || ps.st_dev != rs.st_dev ||
+	    ps.st_ino != rs.st_ino)
+		h = -ENODEV;
+	else if (fstatvfs(b->rootfd, &sv) < 0)
+		h = -errno;
+	else if (sv.f_flag & ST_RDONLY)
+		h = -EROFS;
+	if (h != atomic_load(&b->health))
+		log_warnx("backing %s: %s", b->path,
+			  h == -ENODEV ? "vanished (its path leads elsewhere now): no new files go there"
+			  : h	       ? "failing: no new files go there"
+				       : "healthy again");
+	atomic_store(&b->health, h);
+	atomic_store(&b->health_when, now.tv_sec);
+	return h;
+}
+
+/*
+ * backing_room_ok - is B healthy, with room above its free-space floor?
  *
- * Asked afresh at every create while a floor is set: statfs costs no disk
- * I/O on local filesystems, and a cached answer lets a burst of creates
- * overshoot the floor and fill the shard.
+ * The floor is asked afresh at every create while one is set: statfs costs
+ * no disk I/O on local filesystems, and a cached answer lets a burst of
+ * creates overshoot the floor and fill the shard.
  */
 bool backing_room_ok(struct backing *b)
 {
 	struct statvfs sv;
 
+	if (backing_health(b) < 0)
+		return false;
 	if (b->min_free_bytes == 0 && b->min_free_inodes == 0)
 		return true;
 	if (backing_statvfs(b, &sv) < 0)

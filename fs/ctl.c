@@ -106,6 +106,16 @@ static void count_tree(struct fs *fs, int b, int pathfd, char *rel, size_t rlen,
 	closedir(dir);
 }
 
+/* health_note - the status column of a shard that is not well */
+static const char *health_note(int health, int ok)
+{
+	if (health == -ENODEV)
+		return "  FAILED: vanished";
+	if (health == -EROFS)
+		return "  FAILED: read-only";
+	return ok ? "" : "  FAILED";
+}
+
 /* status_write - the status report, as text or JSON */
 static void status_write(FILE *out, int json)
 {
@@ -130,7 +140,7 @@ static void status_write(FILE *out, int json)
 		struct shard_count sc = { 0 };
 		struct statvfs sv = { 0 };
 		char rel[PATH_MAX] = "";
-		int ok = backing_statvfs(b, &sv) == 0;
+		int health = backing_health(b), ok = backing_statvfs(b, &sv) == 0 && health == 0;
 
 		count_tree(fs, i, b->rootfd, rel, sizeof(rel), 0, &sc);
 		if (json)
@@ -146,7 +156,7 @@ static void status_write(FILE *out, int json)
 			fprintf(out, "%-12s %5u %-32s %9llu %12llu %14llu %12llu %9llu%s\n",
 				fs->conf->classes[b->cls].name, b->shard_id, b->path, sc.files, sc.bytes,
 				(unsigned long long)sv.f_bavail * sv.f_frsize,
-				(unsigned long long)sv.f_favail, sc.offhome, ok ? "" : "  FAILED");
+				(unsigned long long)sv.f_favail, sc.offhome, health_note(health, ok));
 	}
 	if (json)
 		fprintf(out, "],\"ops\":[");

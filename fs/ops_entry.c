@@ -158,7 +158,8 @@ static int make_placed(fuse_req_t req, struct fs *fs, struct node *d, const char
 			if (fd >= 0)
 				break;
 			err = fd;
-			if (err != -ENOSPC && err != -EDQUOT)
+			/* A full, read-only or failing shard: the next one in rendezvous order. */
+			if (err != -ENOSPC && err != -EDQUOT && err != -EROFS && err != -EIO)
 				goto fail;
 		}
 	}

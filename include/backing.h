@@ -10,6 +10,7 @@
 #define QFS_BACKING_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,6 +33,8 @@ struct backing {
 	dev_t dev;
 	uint64_t min_free_bytes;
 	uint64_t min_free_inodes;
+	atomic_int health;	 /* backing_health's last answer */
+	atomic_long health_when; /* ... and when (CLOCK_MONOTONIC_COARSE seconds) */
 };
 
 struct layout {
@@ -56,7 +59,10 @@ void backing_layout_close(struct layout *l);
 /* backing_statvfs - statvfs of B's root; 0 or -errno (logged) */
 int backing_statvfs(struct backing *b, struct statvfs *sv);
 
-/* backing_room_ok - does B have room above its free-space floor for new files? */
+/* backing_health - 0, -ENODEV (vanished), -EROFS or a statvfs error; cached a second */
+int backing_health(struct backing *b);
+
+/* backing_room_ok - is B healthy, with room above its free-space floor for new files? */
 bool backing_room_ok(struct backing *b);
 
 /* backing_ino - st_ino seen through the mount for inode INO on B */

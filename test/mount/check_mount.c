@@ -8,7 +8,7 @@
  * DESCRIPTION
  *	Runs every mount suite (check_ops.c, check_place.c, check_mta.c,
  *	check_inode.c, check_manifest.c, check_ctl.c,
- *	check_coherence.c). test/mount/run provides the work
+ *	check_coherence.c, check_faults.c). test/mount/run provides the work
  *	directory and the last-resort cleanup; this process becomes a child
  *	subreaper so that daemons orphaned by a crashed test come back to it
  *	and are reaped by the fixtures. CK_RUN_SUITE / CK_RUN_CASE select
@@ -46,6 +46,7 @@ int main(void)
 	srunner_add_suite(sr, manifest_suite());
 	srunner_add_suite(sr, ctl_suite());
 	srunner_add_suite(sr, coherence_suite());
+	srunner_add_suite(sr, faults_suite());
 	srunner_run_all(sr, CK_ENV);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -203,5 +203,6 @@ Suite *inode_suite(void);
 Suite *manifest_suite(void);
 Suite *ctl_suite(void);
 Suite *coherence_suite(void);
+Suite *faults_suite(void);
 
 #endif

@@ -1,0 +1,320 @@
+/*
+ * NAME
+ *	check_faults.c - faults: the daemon killed under load, full and
+ *	vanished backings
+ *
+ * DESCRIPTION
+ *	kill: four writers queue sendmail-style messages (df and tf written
+ *	O_EXCL and fsynced, tf renamed to qf, the directory fsynced) and
+ *	note each message once that last fsync returned; the daemon is
+ *	killed with SIGKILL at a random moment, the dead mount detached and
+ *	the queue mounted again. Every noted message must be there, intact,
+ *	on exactly one backing. Rounds: $FAULT_ROUNDS (default 4).
+ *	enospc: every shard of the control class is a small tmpfs; once all
+ *	are full, a write fails with ENOSPC (never EIO) while the data class
+ *	keeps working.
+ *	vanish: one control shard (a tmpfs) is lazily unmounted under the
+ *	daemon, another remounted read-only: files on the first stay
+ *	readable through the daemon (nothing lost), writes to the second
+ *	fail with EROFS, new files go to the third without an error, and
+ *	status marks both.
+ *	The figures are printed as "faults: ..." lines.
+ *
+ * DIAGNOSTICS
+ *	Failures name the message and what was found.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "mnt.h"
+
+#define WRITERS	    4
+#define MAX_DURABLE 100000
+
+struct durable {
+	volatile int n[WRITERS];
+	volatile int ids[WRITERS][MAX_DURABLE / WRITERS];
+};
+
+/* body - the content of message ID, long enough to span pages */
+static void body(int id, char *buf, size_t len)
+{
+	size_t used = (size_t)snprintf(buf, len, "message %d\n", id);
+
+	while (used + 40 < len && used < 5000)
+		used += (size_t)snprintf(buf + used, len - used, "line %zu of message %d\n", used, id);
+}
+
+/* put - create PATH O_EXCL with DATA, fsynced; 0 or -1 */
+static int put(const char *path, const char *data)
+{
+	size_t len = strlen(data);
+	int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+
+	if (fd < 0)
+		return -1;
+	if (write(fd, data, len) != (ssize_t)len || fsync(fd) < 0) {
+		close(fd);
+		return -1;
+	}
+	return close(fd);
+}
+
+/* writer - queue messages until the mount dies; note the durable ones */
+static void writer(const char *dir, int w, int round, struct durable *d)
+{
+	char df[PATH_MAX], tf[PATH_MAX], qf[PATH_MAX], data[8192];
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+
+	for (int n = 0; d->n[w] < MAX_DURABLE / WRITERS && dfd >= 0; n++) {
+		int id = round * 1000000 + w * 100000 + n;
+
+		body(id, data, sizeof(data));
+		mnt_fmt(df, sizeof(df), "%s/dfK%08d", dir, id);
+		mnt_fmt(tf, sizeof(tf), "%s/tfK%08d", dir, id);
+		mnt_fmt(qf, sizeof(qf), "%s/qfK%08d", dir, id);
+		if (put(df, data) < 0 || put(tf, data) < 0 || rename(tf, qf) < 0 || fsync(dfd) < 0)
+			break;
+		d->ids[w][d->n[w]] = id;
+		__sync_synchronize();
+		d->n[w]++;
+	}
+	_exit(0);
+}
+
+/* verify - every durable message intact and on one backing; returns the lost count */
+static int verify(struct mnt *m, const struct durable *d, int *checked)
+{
+	char rel[64], path[PATH_MAX], want[8192], got[8192];
+	int lost = 0;
+
+	for (int w = 0; w < WRITERS; w++) {
+		for (int i = 0; i < d->n[w]; i++) {
+			int id = d->ids[w][i];
+
+			body(id, want, sizeof(want));
+			for (int k = 0; k < 2; k++) {
+				snprintf(rel, sizeof(rel), "q/%cfK%08d", k ? 'q' : 'd', id);
+				(*checked)++;
+				if (mnt_get(mnt_fmt(path, sizeof(path), "%s/%s", m->dir, rel), got,
+					    sizeof(got)) < 0 ||
+				    strcmp(got, want) != 0 || mnt_where(m, rel, NULL) != 1) {
+					printf("faults:   lost or damaged: %s (in %d backings)\n", rel,
+					       mnt_where(m, rel, NULL));
+					lost++;
+				}
+			}
+		}
+	}
+	return lost;
+}
+
+START_TEST(test_faults_kill)
+{
+	static struct mnt m;
+	struct durable *d = mnt_shared(sizeof(*d));
+	const char *env = getenv("FAULT_ROUNDS");
+	int rounds = env ? atoi(env) : 4, checked = 0, lost = 0, noted = 0;
+	char dir[PATH_MAX];
+
+	ck_assert_msg(mnt_layout(&m, "kill", NULL) == 0, "%s", m.why);
+	ck_assert_msg(mnt_start(&m, NULL) == 0, "%s", m.why);
+	MNT_OK(mkdir(mnt_fmt(dir, sizeof(dir), "%s/q", m.dir), 0755));
+	srand((unsigned)getpid());
+	for (int r = 1; r <= rounds; r++) {
+		pid_t pids[WRITERS];
+		int before = 0, after = 0;
+
+		for (int w = 0; w < WRITERS; w++)
+			before += d->n[w];
+		for (int w = 0; w < WRITERS; w++) {
+			pids[w] = fork();
+			ck_assert_int_ge(pids[w], 0);
+			if (pids[w] == 0)
+				writer(dir, w, r, d);
+		}
+		usleep((useconds_t)(100000 + rand() % 300000));
+		ck_assert_msg(mnt_crash(&m) == 0, "%s", m.why);
+		for (int w = 0; w < WRITERS; w++)
+			waitpid(pids[w], NULL, 0);
+		ck_assert_msg(mnt_start(&m, NULL) == 0, "remount after kill %d: %s", r, m.why);
+		for (int w = 0; w < WRITERS; w++)
+			after += d->n[w];
+		ck_assert_msg(after > before, "round %d: no message became durable before the kill", r);
+	}
+	for (int w = 0; w < WRITERS; w++)
+		noted += d->n[w];
+	lost = verify(&m, d, &checked);
+	printf("faults: kill -9 under load: %d kills survived, %d messages durable, %d files checked, %d "
+	       "lost\n",
+	       rounds, noted, checked, lost);
+	ck_assert_msg(lost == 0, "%d files lost or damaged after %d kills", lost, rounds);
+	ck_assert_int_eq(mnt_stop(&m), 0);
+}
+END_TEST
+
+static const char enospc_conf[] = "preset = sendmail\n"
+				  "ctl_dir = {B}/ctl\n"
+				  "[class control]\n"
+				  "shards = {B}/c1 {B}/c2\n"
+				  "[class data]\n"
+				  "shards = {B}/d1\n"
+				  "[class transcript]\n"
+				  "shards = {B}/x1\n";
+
+/* tmpfs_on - a small tmpfs on backing B of M */
+static void tmpfs_on(struct mnt *m, int b, const char *size)
+{
+	char opts[64];
+
+	snprintf(opts, sizeof(opts), "size=%s,mode=0755", size);
+	ck_assert_msg(mount("qfs-fault", m->back[b], "tmpfs", 0, opts) == 0, "mount tmpfs on %s: %s",
+		      m->back[b], strerror(errno));
+}
+
+START_TEST(test_faults_enospc)
+{
+	static struct mnt m;
+	static char block[16384];
+	char path[PATH_MAX];
+	int i, fd, full_errno = 0, made = 0;
+
+	ck_assert_msg(mnt_layout(&m, "enospc", enospc_conf) == 0, "%s", m.why);
+	tmpfs_on(&m, MNT_C1, "128k");
+	tmpfs_on(&m, MNT_C2, "128k");
+	ck_assert_msg(mnt_start(&m, NULL) == 0, "%s", m.why);
+	memset(block, 'x', sizeof(block));
+	for (i = 0; i < 100 && !full_errno; i++) {
+		ssize_t n;
+
+		fd = open(mnt_fmt(path, sizeof(path), "%s/qfFULL%03d", m.dir, i), O_CREAT | O_EXCL | O_WRONLY,
+			  0600);
+		if (fd < 0) {
+			full_errno = errno;
+			break;
+		}
+		errno = 0;
+		n = write(fd, block, sizeof(block));
+		if (n != (ssize_t)sizeof(block))
+			full_errno = errno ? errno : ENOSPC;
+		if (fsync(fd) < 0 && !full_errno)
+			full_errno = errno;
+		close(fd);
+		made++;
+	}
+	printf("faults: both control shards full after %d files: %s\n", made, strerror(full_errno));
+	ck_assert_msg(full_errno == ENOSPC, "a full class answered %s, want ENOSPC", strerror(full_errno));
+	ck_assert_msg(made >= 12, "only %d files of 16 KiB fit in 2 x 128 KiB", made);
+	/* The data class is elsewhere and keeps working. */
+	MNT_OK(mnt_put(mnt_fmt(path, sizeof(path), "%s/dfSTILL", m.dir), "fine", 0600));
+	MNT_CONTENT(path, "fine");
+	ck_assert_int_eq(mnt_stop(&m), 0);
+	umount2(m.back[MNT_C1], MNT_DETACH);
+	umount2(m.back[MNT_C2], MNT_DETACH);
+}
+END_TEST
+
+static const char vanish_conf[] = "preset = sendmail\n"
+				  "ctl_dir = {B}/ctl\n"
+				  "[class control]\n"
+				  "shards = {B}/c1 {B}/c2 {B}/c3\n"
+				  "[class data]\n"
+				  "shards = {B}/d1\n"
+				  "[class transcript]\n"
+				  "shards = {B}/x1\n";
+
+/* first_on - index of the first qfV### file on backing B, or -1 */
+static int first_on(struct mnt *m, int b, int n)
+{
+	char name[64];
+	int w;
+
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "qfV%03d", i);
+		if (mnt_where(m, name, &w) == 1 && w == b)
+			return i;
+	}
+	return -1;
+}
+
+START_TEST(test_faults_vanish)
+{
+	static struct mnt m;
+	char path[PATH_MAX], name[64], out[16384], ctl[PATH_MAX];
+	int on_c1, on_c2, i, fd, e;
+	FILE *f;
+
+	ck_assert_msg(mnt_layout(&m, "vanish", vanish_conf) == 0, "%s", m.why);
+	tmpfs_on(&m, MNT_C1, "1m");
+	tmpfs_on(&m, MNT_C2, "1m");
+	ck_assert_msg(mnt_start(&m, NULL) == 0, "%s", m.why);
+	for (i = 0; i < 60; i++) {
+		snprintf(name, sizeof(name), "qfV%03d", i);
+		MNT_OK(mnt_put(mnt_fmt(path, sizeof(path), "%s/%s", m.dir, name), "before", 0600));
+	}
+	on_c1 = first_on(&m, MNT_C1, 60);
+	on_c2 = first_on(&m, MNT_C2, 60);
+	ck_assert_msg(on_c1 >= 0 && on_c2 >= 0, "no file landed on c1 or c2");
+
+	/* c1's disk is unmounted (lazily) under the daemon; c2 goes read-only. */
+	MNT_OK(umount2(m.back[MNT_C1], MNT_DETACH));
+	MNT_OK(mount(NULL, m.back[MNT_C2], NULL, MS_REMOUNT | MS_RDONLY, NULL));
+	sleep(1); /* health is checked at most once a second */
+
+	/* Nothing is lost: files on the vanished shard stay readable through the daemon. */
+	snprintf(name, sizeof(name), "qfV%03d", on_c1);
+	MNT_CONTENT(mnt_fmt(path, sizeof(path), "%s/%s", m.dir, name), "before");
+	/* A write to the read-only shard fails with a clear errno, not EIO. */
+	snprintf(name, sizeof(name), "qfV%03d", on_c2);
+	errno = 0;
+	fd = open(mnt_fmt(path, sizeof(path), "%s/%s", m.dir, name), O_WRONLY | O_APPEND);
+	e = errno;
+	if (fd >= 0)
+		close(fd);
+	printf("faults: writing a file on a read-only shard: %s\n", fd >= 0 ? "success" : strerror(e));
+	ck_assert_msg(fd < 0 && e == EROFS, "open for writing on a read-only shard: %s",
+		      fd >= 0 ? "succeeded" : strerror(e));
+	MNT_CONTENT(path, "before");
+	/* New files avoid both, and the MTA sees no error. */
+	for (i = 0; i < 20; i++) {
+		int b;
+
+		snprintf(name, sizeof(name), "qfAFTER%03d", i);
+		MNT_OK(mnt_put(mnt_fmt(path, sizeof(path), "%s/%s", m.dir, name), "after", 0600));
+		MNT_CONTENT(path, "after");
+		ck_assert_msg(mnt_where(&m, name, &b) == 1 && b == MNT_C3, "%s is not on c3", name);
+	}
+	f = fmemopen(out, sizeof(out), "w");
+	ck_assert_int_eq(ctl_request(mnt_fmt(ctl, sizeof(ctl), "%s/ctl", m.root), m.dir, "status", f), 0);
+	fclose(f);
+	out[sizeof(out) - 1] = 0;
+	ck_assert_msg(strstr(out, "FAILED: vanished") && strstr(out, "FAILED: read-only"),
+		      "status does not mark the failed shards:\n%s", out);
+	printf("faults: vanished and read-only shards avoided by 20 new files, marked in status\n");
+	mnt_stop(&m);
+	umount2(m.back[MNT_C2], MNT_DETACH);
+}
+END_TEST
+
+Suite *faults_suite(void)
+{
+	Suite *s = suite_create("faults");
+	TCase *tc = tcase_create("faults");
+
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, test_faults_kill);
+	tcase_add_test(tc, test_faults_enospc);
+	tcase_add_test(tc, test_faults_vanish);
+	suite_add_tcase(s, tc);
+	return s;
+}
