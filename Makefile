@@ -9,7 +9,10 @@ CC      ?= gcc
 BUILD   ?= build
 PKGS     = fuse3 libxxhash check
 OPTFLAGS ?= -O2 -g
-CFLAGS_ALL = -std=gnu11 $(OPTFLAGS) -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude \
+# Hardening of what ships; the sanitizer build turns it off (HARDEN=).
+HARDEN   ?= -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fPIE
+HARDEN_LD ?= -pie -Wl,-z,relro,-z,now
+CFLAGS_ALL = -std=gnu11 $(OPTFLAGS) $(HARDEN) -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude \
 	     $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS) $(CFLAGS)
 LIBS_FS    = $(shell pkg-config --libs fuse3 libxxhash 2>/dev/null) -lpthread
 LIBS_CHECK = $(shell pkg-config --libs check 2>/dev/null)
@@ -47,7 +50,7 @@ $(BUILD)/obj/%.o: %.c $(wildcard include/*.h) $(wildcard test/mount/*.h)
 
 $(QUEUEFS): $(MAIN_OBJS) $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS_FS) $(LDFLAGS)
+	$(CC) $(CFLAGS_ALL) $(HARDEN_LD) -o $@ $^ $(LIBS_FS) $(LDFLAGS)
 
 $(UNIT_TEST): $(UNIT_OBJS) $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -82,11 +85,11 @@ test-coherence: $(QUEUEFS) $(MOUNT_TEST)
 # and any report fails the target.
 ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 check-asan: deps
-	$(MAKE) BUILD=build-asan OPTFLAGS="$(ASAN_FLAGS)" all
+	$(MAKE) BUILD=build-asan OPTFLAGS="$(ASAN_FLAGS)" HARDEN= HARDEN_LD= all
 	rm -f build-asan/sanitizer.*
 	ASAN_OPTIONS=detect_leaks=1:log_path=$(abspath build-asan)/sanitizer \
 	UBSAN_OPTIONS=print_stacktrace=1:log_path=$(abspath build-asan)/sanitizer \
-		$(MAKE) BUILD=build-asan OPTFLAGS="$(ASAN_FLAGS)" check-unit check-mount
+		$(MAKE) BUILD=build-asan OPTFLAGS="$(ASAN_FLAGS)" HARDEN= HARDEN_LD= check-unit check-mount
 	@if ls build-asan/sanitizer.* >/dev/null 2>&1; then cat build-asan/sanitizer.*; exit 1; fi
 
 check-valgrind: deps all
@@ -151,7 +154,7 @@ $(CTL_OBJS): mount-helpers/queuefsctl.h
 
 $(QUEUEFSCTL): $(CTL_OBJS) $(CTL_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS_FS) -lm $(LDFLAGS)
+	$(CC) $(CFLAGS_ALL) $(HARDEN_LD) -o $@ $^ $(LIBS_FS) -lm $(LDFLAGS)
 
 check-ops: $(QUEUEFS) $(QUEUEFSCTL)
 	QUEUEFS=$(abspath $(QUEUEFS)) QUEUEFSCTL=$(abspath $(QUEUEFSCTL)) \
