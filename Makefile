@@ -36,7 +36,7 @@ QUEUEFS     = $(BUILD)/bin/queuefs
 UNIT_TEST   = $(BUILD)/test/check_unit
 MOUNT_TEST  = $(BUILD)/test/check_mount
 
-.PHONY: all deps test check-unit check-mount test-coherence test-faults check-asan check-valgrind demo demo-stop \
+.PHONY: fuzz all deps test check-unit check-mount test-coherence test-faults check-asan check-valgrind demo demo-stop \
 	format clean
 
 all: $(QUEUEFS) $(UNIT_TEST) $(MOUNT_TEST)
@@ -65,6 +65,7 @@ test: deps
 	$(MAKE) check-unit
 	$(MAKE) check-mount
 	$(MAKE) check-ops
+	$(MAKE) fuzz FUZZ_SECONDS=20
 
 check-unit: $(UNIT_TEST)
 	$(UNIT_TEST)
@@ -127,6 +128,23 @@ demo: deps $(QUEUEFS)
 
 demo-stop:
 	sh mount-helpers/demo stop
+
+# Fuzzing the config parser and router with libFuzzer (clang). make test runs
+# it for FUZZ_SECONDS on a scratch copy of the corpus, which stays as it is.
+FUZZ_SECONDS ?= 60
+FUZZ_BIN = $(BUILD)/fuzz/fuzz_conf
+$(FUZZ_BIN): test/fuzz/fuzz_conf.c fs/conf.c fs/route.c $(wildcard include/*.h)
+	@mkdir -p $(dir $@)
+	clang -std=gnu11 -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-o $@ test/fuzz/fuzz_conf.c fs/conf.c fs/route.c $(LIBS_FS)
+
+fuzz: deps $(FUZZ_BIN)
+	rm -rf $(BUILD)/fuzz/corpus && mkdir -p $(BUILD)/fuzz/corpus
+	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -timeout=5 -rss_limit_mb=1024 -print_final_stats=1 \
+		-artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus test/fuzz/corpus-conf \
+		>$(BUILD)/fuzz/log 2>&1; st=$$?; grep -E '^(Done|stat::number|==|SUMMARY)' $(BUILD)/fuzz/log; \
+		[ $$st -eq 0 ] && echo "fuzz: no crash, leak or sanitizer report" || { tail -40 $(BUILD)/fuzz/log; exit 1; }
 
 format:
 	clang-format -i fs/*.c include/*.h test/unit/*.c test/mount/*.c test/mount/*.h
