@@ -32,6 +32,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -306,6 +307,161 @@ START_TEST(test_faults_vanish)
 }
 END_TEST
 
+/*
+ * stress: six processes do random creates (O_EXCL and not), writes,
+ * fsyncs, renames (within and across directories, onto existing names),
+ * links, unlinks, mkdir and rmdir over a few hundred sendmail-style names
+ * in three directories, for $STRESS_SECONDS (default 8). Then the merged
+ * view must equal the backings: every name the mount lists is on exactly
+ * one backing (directories on all), with the same size and inode number,
+ * and every file on a backing is listed; hard links share one st_ino.
+ */
+#define STRESS_PROCS 6
+
+static int stress_worker(int i, void *arg, char *err, size_t len)
+{
+	const struct mnt *m = arg;
+	const char *dirs[] = { "s1", "s2", "s3/sub" };
+	const char *pfx[] = { "qf", "tf", "df", "xf", "Qf" };
+	const char *env = getenv("STRESS_SECONDS");
+	time_t end = time(NULL) + (env ? atoi(env) : 8);
+	unsigned seed = (unsigned)getpid() * 2654435761u + (unsigned)i;
+	char a[PATH_MAX], b[PATH_MAX];
+	long ops = 0;
+
+	(void)err;
+	(void)len;
+	while (time(NULL) < end) {
+		int r = rand_r(&seed) % 100, fd;
+
+		mnt_fmt(a, sizeof(a), "%s/%s/%s%04d", m->dir, dirs[rand_r(&seed) % 3], pfx[rand_r(&seed) % 5],
+			rand_r(&seed) % 60);
+		mnt_fmt(b, sizeof(b), "%s/%s/%s%04d", m->dir, dirs[rand_r(&seed) % 3], pfx[rand_r(&seed) % 5],
+			rand_r(&seed) % 60);
+		if (r < 30) {
+			fd = open(a, O_CREAT | O_WRONLY | (r < 15 ? O_EXCL : O_APPEND), 0600);
+			if (fd >= 0) {
+				char buf[300];
+				int n = snprintf(buf, sizeof(buf), "%d:%ld\n", i, ops);
+
+				if (write(fd, buf, (size_t)n) < 0 && errno != ENOENT)
+					return mnt_fail(err, len, "write %s", a);
+				if (r % 3 == 0)
+					fsync(fd);
+				close(fd);
+			} else if (errno != EEXIST && errno != ENOENT) {
+				return mnt_fail(err, len, "create %s", a);
+			}
+		} else if (r < 55) {
+			if (rename(a, b) < 0 && errno != ENOENT && errno != EISDIR && errno != ENOTDIR)
+				return mnt_fail(err, len, "rename %s %s", a, b);
+		} else if (r < 65) {
+			if (link(a, b) < 0 && errno != ENOENT && errno != EEXIST)
+				return mnt_fail(err, len, "link %s %s", a, b);
+		} else if (r < 85) {
+			if (unlink(a) < 0 && errno != ENOENT && errno != EISDIR)
+				return mnt_fail(err, len, "unlink %s", a);
+		} else if (r < 95) {
+			fd = open(mnt_fmt(b, sizeof(b), "%s/%s", m->dir, dirs[rand_r(&seed) % 3]),
+				  O_RDONLY | O_DIRECTORY);
+			if (fd >= 0) {
+				if (fsync(fd) < 0)
+					return mnt_fail(err, len, "fsyncdir %s", b);
+				close(fd);
+			}
+		} else {
+			mnt_fmt(b, sizeof(b), "%s/s1/d%02d", m->dir, rand_r(&seed) % 4);
+			if (mkdir(b, 0755) < 0 && errno != EEXIST)
+				return mnt_fail(err, len, "mkdir %s", b);
+			rmdir(b); /* often ENOTEMPTY or ENOENT: both fine */
+		}
+		ops++;
+	}
+	return 0;
+}
+
+/* stress_compare - the merged view of REL against the backings; returns mismatches */
+static int stress_compare(struct mnt *m, const char *rel, int *names)
+{
+	struct mnt_dent *d;
+	char path[PATH_MAX], crel[PATH_MAX];
+	int n, bad = 0;
+
+	n = mnt_readdir(mnt_fmt(path, sizeof(path), "%s/%s", m->dir, rel), &d, NULL);
+	ck_assert_msg(n >= 0, "readdir %s: %s", rel, strerror(-n));
+	for (int i = 0; i < n; i++) {
+		struct stat mst, bst;
+		int b, copies;
+
+		mnt_fmt(crel, sizeof(crel), "%s/%s", rel, d[i].name);
+		copies = mnt_where(m, crel, &b);
+		(*names)++;
+		if (d[i].type == DT_DIR) {
+			if (copies != MNT_NDEFAULT) {
+				printf("faults:   directory %s on %d backings\n", crel, copies);
+				bad++;
+			}
+			continue;
+		}
+		if (copies != 1 || lstat(mnt_fmt(path, sizeof(path), "%s/%s", m->dir, crel), &mst) < 0 ||
+		    lstat(mnt_bpath(m, b, crel, path, sizeof(path)), &bst) < 0 ||
+		    mst.st_size != bst.st_size || mst.st_ino != ((((uint64_t)b + 1) << 48) | bst.st_ino) ||
+		    mst.st_ino != d[i].ino || mst.st_nlink != bst.st_nlink) {
+			printf("faults:   %s: %d copies, or size/inode/nlink differ from its backing\n", crel,
+			       copies);
+			bad++;
+		}
+	}
+	if (n >= 0)
+		free(d);
+	/* And nothing on a backing that the mount does not list. */
+	for (int b = 0; b < MNT_NDEFAULT; b++) {
+		struct mnt_dent *bd;
+		int bn = mnt_readdir(mnt_bpath(m, b, rel, path, sizeof(path)), &bd, NULL);
+
+		for (int i = 0; i < bn; i++) {
+			struct stat st;
+
+			if (bd[i].type == DT_DIR)
+				continue;
+			mnt_fmt(crel, sizeof(crel), "%s/%s/%s", m->dir, rel, bd[i].name);
+			if (lstat(crel, &st) < 0) {
+				printf("faults:   %s/%s on %s is not visible through the mount\n", rel,
+				       bd[i].name, mnt_back_name[b]);
+				bad++;
+			}
+		}
+		if (bn >= 0)
+			free(bd);
+	}
+	return bad;
+}
+
+START_TEST(test_faults_stress)
+{
+	static struct mnt m;
+	char err[1024], path[PATH_MAX];
+	int bad = 0, names = 0;
+
+	/* Zero cache timeouts: the comparison must see the daemon's truth. */
+	ck_assert_msg(mnt_layout(&m, "stress", NULL) == 0, "%s", m.why);
+	ck_assert_msg(mnt_start(&m, "entry_timeout=0,attr_timeout=0") == 0, "%s", m.why);
+	MNT_OK(mkdir(mnt_fmt(path, sizeof(path), "%s/s1", m.dir), 0755));
+	MNT_OK(mkdir(mnt_fmt(path, sizeof(path), "%s/s2", m.dir), 0755));
+	MNT_OK(mkdir(mnt_fmt(path, sizeof(path), "%s/s3", m.dir), 0755));
+	MNT_OK(mkdir(mnt_fmt(path, sizeof(path), "%s/s3/sub", m.dir), 0755));
+	ck_assert_msg(mnt_workers(STRESS_PROCS, stress_worker, &m, err, sizeof(err)) == 0, "%s", err);
+	bad += stress_compare(&m, "s1", &names);
+	bad += stress_compare(&m, "s2", &names);
+	bad += stress_compare(&m, "s3/sub", &names);
+	printf("faults: stress: %d processes, %d names left, %d mismatches between the view and the "
+	       "backings\n",
+	       STRESS_PROCS, names, bad);
+	ck_assert_msg(bad == 0, "%d mismatches after the stress run", bad);
+	ck_assert_int_eq(mnt_stop(&m), 0);
+}
+END_TEST
+
 Suite *faults_suite(void)
 {
 	Suite *s = suite_create("faults");
@@ -315,6 +471,7 @@ Suite *faults_suite(void)
 	tcase_add_test(tc, test_faults_kill);
 	tcase_add_test(tc, test_faults_enospc);
 	tcase_add_test(tc, test_faults_vanish);
+	tcase_add_test(tc, test_faults_stress);
 	suite_add_tcase(s, tc);
 	return s;
 }
