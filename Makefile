@@ -36,7 +36,7 @@ QUEUEFS     = $(BUILD)/bin/queuefs
 UNIT_TEST   = $(BUILD)/test/check_unit
 MOUNT_TEST  = $(BUILD)/test/check_mount
 
-.PHONY: fuzz all deps test check-unit check-mount test-coherence test-faults check-asan check-valgrind demo demo-stop \
+.PHONY: test-posix fuzz all deps test check-unit check-mount test-coherence test-faults check-asan check-valgrind demo demo-stop \
 	format clean
 
 all: $(QUEUEFS) $(UNIT_TEST) $(MOUNT_TEST)
@@ -145,6 +145,10 @@ fuzz: deps $(FUZZ_BIN)
 		-artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus test/fuzz/corpus-conf \
 		>$(BUILD)/fuzz/log 2>&1; st=$$?; grep -E '^(Done|stat::number|==|SUMMARY)' $(BUILD)/fuzz/log; \
 		[ $$st -eq 0 ] && echo "fuzz: no crash, leak or sanitizer report" || { tail -40 $(BUILD)/fuzz/log; exit 1; }
+
+# POSIX conformance with pjdfstest (not fetched by the project: PJDFSTEST=checkout).
+test-posix: deps $(QUEUEFS)
+	QUEUEFS=$(abspath $(QUEUEFS)) PJDFSTEST=$(PJDFSTEST) sh test/posix/run $(POSIX_GROUPS)
 
 format:
 	clang-format -i fs/*.c include/*.h test/unit/*.c test/mount/*.c test/mount/*.h
