@@ -123,8 +123,8 @@ e2e: deps
 	$(MAKE) $(QUEUEFS) $(E2E_SINK) $(E2E_SEND)
 	QUEUEFS=$(abspath $(QUEUEFS)) E2E_BIN=$(abspath $(BUILD)/test) bash test/e2e/run-all $(E2E_MTAS)
 
-demo: deps $(QUEUEFS)
-	sh mount-helpers/demo start $(abspath $(QUEUEFS))
+demo: deps $(QUEUEFS) $(QUEUEFSCTL)
+	sh mount-helpers/demo start $(abspath $(QUEUEFS)) $(abspath $(QUEUEFSCTL))
 
 demo-stop:
 	sh mount-helpers/demo stop

@@ -578,6 +578,8 @@ void qfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
 	sync_mark(d, sb);
 	sync_mark(nd, sb);
 	node_renamed(fs, sst.st_dev, sst.st_ino, nd, newname);
+	if (flags & RENAME_EXCHANGE)
+		node_renamed(fs, tst.st_dev, tst.st_ino, d, name);
 	if (tb >= 0 && tb != sb) {
 		/*
 		 * The old target lived on another backing. Remove it only now:
