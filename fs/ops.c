@@ -54,14 +54,40 @@ void ops_proc_name(int fd, char *buf, size_t len)
 	snprintf(buf, len, "%d", fd);
 }
 
-/* ops_node_stat - attributes of N as the mount shows them */
-int ops_node_stat(struct node *n, struct stat *st)
+/* ts_later - is A later than B? */
+static int ts_later(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec);
+}
+
+/*
+ * ops_node_stat - attributes of N as the mount shows them. A directory's
+ *	come from its primary copy, but its times are the latest of all
+ *	copies: a file created on another backing changed that copy only,
+ *	and the directory as a whole did change.
+ */
+int ops_node_stat(struct fs *fs, struct node *n, struct stat *st)
 {
 	int fd = n->dir ? node_dir_fd(n, n->bidx) : n->fd;
 
 	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	st->st_ino = n->st_ino;
+	if (!n->dir)
+		return 0;
+	for (int b = 0; b < fs->layout->n; b++) {
+		struct stat cst;
+		int cfd = b == n->bidx ? -1 : node_dir_fd(n, b);
+
+		if (cfd < 0 || fstatat(cfd, "", &cst, AT_EMPTY_PATH) < 0)
+			continue;
+		if (ts_later(&cst.st_mtim, &st->st_mtim))
+			st->st_mtim = cst.st_mtim;
+		if (ts_later(&cst.st_ctim, &st->st_ctim))
+			st->st_ctim = cst.st_ctim;
+		if (ts_later(&cst.st_atim, &st->st_atim))
+			st->st_atim = cst.st_atim;
+	}
 	return 0;
 }
 

@@ -81,7 +81,7 @@ void qfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (!err)
 		err = lookup_node(fs, d, name, b, &st, &n);
 	if (!err)
-		err = ops_node_stat(n, &st);
+		err = ops_node_stat(fs, n, &st);
 	node_name_unlock2(fs, slot, slot);
 	if (err == -ENOENT) {
 		struct placement p;
@@ -110,7 +110,7 @@ static void reply_new(fuse_req_t req, struct fs *fs, struct node *n, struct fuse
 {
 	struct fuse_entry_param e;
 	struct stat st;
-	int err = ops_node_stat(n, &st);
+	int err = ops_node_stat(fs, n, &st);
 
 	if (err) {
 		node_forget(fs, n, 1);

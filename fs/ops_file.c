@@ -34,7 +34,7 @@ void qfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int err;
 
 	(void)fi;
-	err = ops_node_stat(n, &st);
+	err = ops_node_stat(fs, n, &st);
 	ops_timeouts(fs, n, &entry, &attr);
 	if (err)
 		fuse_reply_err(req, -err);
@@ -119,14 +119,14 @@ void qfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid, s
 				ops_trouble(fs, -err, "setattr", "directory", b);
 		}
 	} else {
-		err = ops_node_stat(n, &st);
+		err = ops_node_stat(fs, n, &st);
 		if (!err)
 			err = setattr_one(n->fd, fi ? (int)fi->fh : -1, S_ISLNK(st.st_mode), attr, valid);
 		if (err)
 			ops_trouble(fs, -err, "setattr", "file", n->bidx);
 	}
 	if (!err)
-		err = ops_node_stat(n, &st);
+		err = ops_node_stat(fs, n, &st);
 	ops_timeouts(fs, n, &t_entry, &t_attr);
 	if (err)
 		fuse_reply_err(req, -err);
