@@ -489,6 +489,19 @@ static int rename_dir(struct fs *fs, struct node *d, const char *name, struct no
 	if (place_relpath(d, name, oldrel, sizeof(oldrel)) < 0 ||
 	    place_relpath(nd, newname, newrel, sizeof(newrel)) < 0)
 		return -ENAMETOOLONG;
+	/*
+	 * A target directory must be empty in every copy, checked first: its
+	 * files live on one backing each, so renaming copy by copy would
+	 * replace the empty copies before meeting the full one.
+	 */
+	for (int b = 0; b < fs->layout->n; b++) {
+		int tfd = node_dir_fd(nd, b), r = tfd < 0 ? 1 : dir_copy_empty(tfd, newname);
+
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return -ENOTEMPTY;
+	}
 	for (int b = 0; b < fs->layout->n && !err; b++) {
 		int sfd = node_dir_fd(d, b), tfd;
 		struct stat st;

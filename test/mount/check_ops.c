@@ -823,6 +823,54 @@ START_TEST(test_ops_odd_names)
 }
 END_TEST
 
+/* A directory renamed onto a non-empty one: refused, and nothing lost on any backing. */
+START_TEST(test_ops_rename_dir_nonempty)
+{
+	struct stat st;
+	int n;
+
+	mnt_enter(&ops_m, NULL);
+	MNT_OK(mkdir("rdA", 0755));
+	MNT_OK(mkdir("rdB", 0755));
+	MNT_OK(mnt_put("rdB/qfKEEP", "keep", 0600));
+	MNT_ERR(rename("rdA", "rdB"), ENOTEMPTY);
+	n = mnt_where(&ops_m, "rdB", NULL);
+	ck_assert_msg(n == MNT_NDEFAULT, "rdB has %d copies after the refused rename, want %d", n,
+		      MNT_NDEFAULT);
+	ck_assert_int_eq(mnt_where(&ops_m, "rdA", NULL), MNT_NDEFAULT);
+	MNT_CONTENT("rdB/qfKEEP", "keep");
+	/* Directory times follow a create on any backing. */
+	MNT_OK(stat("rdB", &st));
+	MNT_OK(unlink("rdB/qfKEEP"));
+	MNT_OK(rename("rdA", "rdB"));
+	ck_assert_int_eq(mnt_where(&ops_m, "rdA", NULL), 0);
+	ck_assert_int_eq(mnt_where(&ops_m, "rdB", NULL), MNT_NDEFAULT);
+	MNT_OK(rmdir("rdB"));
+}
+END_TEST
+
+/* A create on any backing moves the directory's mtime and ctime forward. */
+START_TEST(test_ops_dir_times)
+{
+	struct stat before, after;
+	char name[32];
+
+	mnt_enter(&ops_m, NULL);
+	MNT_OK(mkdir("dtimes", 0755));
+	for (int i = 0; i < 12; i++) {
+		MNT_OK(stat("dtimes", &before));
+		usleep(20000);
+		snprintf(name, sizeof(name), "dtimes/qfT%02d", i);
+		MNT_OK(mnt_put(name, "x", 0600));
+		MNT_OK(stat("dtimes", &after));
+		ck_assert_msg(after.st_mtim.tv_sec > before.st_mtim.tv_sec ||
+				      (after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+				       after.st_mtim.tv_nsec > before.st_mtim.tv_nsec),
+			      "creating %s did not move the directory's mtime", name);
+	}
+}
+END_TEST
+
 Suite *ops_suite(void)
 {
 	Suite *s = suite_create("ops");
@@ -849,6 +897,8 @@ Suite *ops_suite(void)
 	tcase_add_test(tc, test_ops_open_unlinked);
 	tcase_add_test(tc, test_ops_locks);
 	tcase_add_test(tc, test_ops_odd_names);
+	tcase_add_test(tc, test_ops_rename_dir_nonempty);
+	tcase_add_test(tc, test_ops_dir_times);
 	suite_add_tcase(s, tc);
 	return s;
 }
