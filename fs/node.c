@@ -471,7 +471,7 @@ static int dir_template(struct fs *fs, const char *path, struct stat *st)
 /* dir_make_copy - open PATH on backing B, creating missing components */
 static int dir_make_copy(struct fs *fs, const char *path, int b)
 {
-	char prefix[4096];
+	char prefix[QFS_PATH_MAX];
 	const char *p = path;
 	int cur = fs->layout->b[b].rootfd, fd;
 

@@ -50,7 +50,7 @@ static int lookup_node(struct fs *fs, struct node *d, const char *name, int b, c
 		       struct node **out)
 {
 	if (S_ISDIR(st->st_mode)) {
-		char rel[PATH_MAX];
+		char rel[QFS_PATH_MAX];
 		int err = place_relpath(d, name, rel, sizeof(rel));
 
 		return err ? err : node_find_or_add_dir(fs, d, name, rel, out);
@@ -287,7 +287,7 @@ void qfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 	struct node *d = node_get(fs, parent), *n = NULL;
 	uint64_t made = 0;
 	struct stat st;
-	char rel[PATH_MAX];
+	char rel[QFS_PATH_MAX];
 	unsigned slot;
 	int b, err;
 
@@ -480,7 +480,7 @@ void qfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 static int rename_dir(struct fs *fs, struct node *d, const char *name, struct node *nd, const char *newname,
 		      unsigned flags)
 {
-	char oldrel[PATH_MAX], newrel[PATH_MAX];
+	char oldrel[QFS_PATH_MAX], newrel[QFS_PATH_MAX];
 	uint64_t done = 0;
 	int err = 0;
 

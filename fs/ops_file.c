@@ -88,8 +88,11 @@ static int setattr_one(int pathfd, int fh, int is_symlink, struct stat *attr, in
 			tv[1].tv_nsec = UTIME_NOW;
 		else if (valid & FUSE_SET_ATTR_MTIME)
 			tv[1] = attr->st_mtim;
-		if (is_symlink)
-			return -EOPNOTSUPP;
+		/*
+		 * Through /proc/self/fd the O_PATH fd's own inode is reached,
+		 * also when it is a symlink (a magic link does not resolve
+		 * further): utimensat(..., AT_SYMLINK_NOFOLLOW) works.
+		 */
 		if ((fh >= 0 ? futimens(fh, tv) : utimensat(ops_proc_fd, pn, tv, 0)) < 0)
 			return -errno;
 	}

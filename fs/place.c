@@ -45,7 +45,7 @@ int place_hidden(struct fs *fs, struct node *d, const char *name)
 /* place_relpath - "DIRPATH/NAME" (or NAME in the root) into BUF */
 int place_relpath(struct node *d, const char *name, char *buf, size_t len)
 {
-	char dpath[PATH_MAX];
+	char dpath[QFS_PATH_MAX];
 	int n;
 
 	node_dir_path_copy(d, dpath, sizeof(dpath));
@@ -80,7 +80,7 @@ int place_home(struct fs *fs, const char *rel)
 /* place_route - the backings NAME in D may be created on, best first */
 void place_route(struct fs *fs, struct node *d, const char *name, struct placement *p)
 {
-	char rel[PATH_MAX];
+	char rel[QFS_PATH_MAX];
 
 	if (place_relpath(d, name, rel, sizeof(rel)) < 0)
 		snprintf(rel, sizeof(rel), "%s", name); /* route by the name alone */
@@ -186,7 +186,7 @@ static int resolve_fds(struct fs *fs, const int *fds, const char *rel, const cha
 /* place_resolve - keep one copy of a name found on several backings */
 int place_resolve(struct fs *fs, struct node *d, const char *name, uint64_t mask)
 {
-	char rel[PATH_MAX];
+	char rel[QFS_PATH_MAX];
 	int fds[QFS_MAX_BACKINGS];
 
 	if (place_relpath(d, name, rel, sizeof(rel)) < 0)
@@ -284,7 +284,7 @@ static int scan_dir(struct fs *fs, const char *rel, const int *fds, int depth)
 		qsort(ents, n, sizeof(*ents), scan_cmp);
 	for (size_t i = 0; i < n && !err;) {
 		uint64_t files = 0, dirs = 0;
-		char child[PATH_MAX];
+		char child[QFS_PATH_MAX];
 		size_t j = i;
 
 		while (j < n && strcmp(ents[j].name, ents[i].name) == 0) {

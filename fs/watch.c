@@ -105,7 +105,7 @@ static void watch_tree(int fd, const char *path, int depth)
 		return;
 	}
 	while ((de = readdir(d)) != NULL) {
-		char child[PATH_MAX];
+		char child[QFS_PATH_MAX];
 		int cfd;
 
 		if (de->d_type != DT_DIR || !strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
@@ -155,7 +155,7 @@ static void watch_event(const struct inotify_event *ev)
 	if (!ev->len || (!wd->path[0] && !strcmp(ev->name, QFS_META_NAME)))
 		return;
 	if ((ev->mask & IN_ISDIR) && (ev->mask & (IN_CREATE | IN_MOVED_TO))) {
-		char child[PATH_MAX];
+		char child[QFS_PATH_MAX];
 		int cfd = openat(wd->fd, ev->name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 		if (cfd >= 0 && snprintf(child, sizeof(child), "%s%s%s", wd->path, wd->path[0] ? "/" : "",

@@ -26,6 +26,14 @@
 #define QFS_MAX_KEYOPS	 8  /* key transforms in one class */
 #define QFS_MAX_ALTS	 8  /* alternatives in one key transform */
 
+/*
+ * Longest path inside the mount that queuefs handles. PATH_MAX limits one
+ * system call's argument, not how deep a tree goes (a process may chdir
+ * down and go on), so the mount-relative paths kept for routing get room
+ * for several PATH_MAX.
+ */
+#define QFS_PATH_MAX (4 * 4096)
+
 /* Name of the hidden per-backing directory (manifest, quarantine). */
 #define QFS_META_NAME ".queuefs"
 

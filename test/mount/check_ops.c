@@ -871,6 +871,54 @@ START_TEST(test_ops_dir_times)
 }
 END_TEST
 
+/* Times of a symlink itself (AT_SYMLINK_NOFOLLOW), and of its target through it. */
+START_TEST(test_ops_symlink_times)
+{
+	struct timespec t1[2] = { { 1900000000, 0 }, { 1950000000, 0 } },
+			t2[2] = { { 1960000000, 0 }, { 1970000000, 0 } };
+	struct stat st;
+
+	mnt_enter(&ops_m, NULL);
+	MNT_OK(mnt_put("qfSLT", "t", 0600));
+	MNT_OK(symlink("qfSLT", "qfSLL"));
+	MNT_OK(utimensat(AT_FDCWD, "qfSLL", t2, AT_SYMLINK_NOFOLLOW));
+	MNT_OK(utimensat(AT_FDCWD, "qfSLL", t1, 0));
+	MNT_OK(lstat("qfSLL", &st));
+	ck_assert_msg(st.st_mtim.tv_sec == 1970000000, "symlink mtime: got %ld, want 1970000000",
+		      (long)st.st_mtim.tv_sec);
+	MNT_OK(lstat("qfSLT", &st));
+	ck_assert_msg(st.st_mtim.tv_sec == 1950000000, "target mtime: got %ld, want 1950000000",
+		      (long)st.st_mtim.tv_sec);
+	MNT_OK(unlink("qfSLL"));
+	MNT_OK(unlink("qfSLT"));
+}
+END_TEST
+
+/* A tree deeper than PATH_MAX from the mount root, walked with chdir as any process may. */
+START_TEST(test_ops_deep_path)
+{
+	char name[250];
+	int depth = 0;
+
+	mnt_enter(&ops_m, NULL);
+	memset(name, 'd', sizeof(name) - 1);
+	name[sizeof(name) - 1] = 0;
+	MNT_OK(mkdir("deep", 0755));
+	MNT_OK(chdir("deep"));
+	for (depth = 0; depth < 20; depth++) { /* 20 x 250 bytes: 5000 > PATH_MAX */
+		MNT_OK(mkdir(name, 0755));
+		MNT_OK(chdir(name));
+	}
+	MNT_OK(mnt_put("qfDEEP", "deep", 0600));
+	MNT_CONTENT("qfDEEP", "deep");
+	MNT_OK(unlink("qfDEEP"));
+	for (; depth > 0; depth--) {
+		MNT_OK(chdir(".."));
+		MNT_OK(rmdir(name));
+	}
+}
+END_TEST
+
 Suite *ops_suite(void)
 {
 	Suite *s = suite_create("ops");
@@ -899,6 +947,8 @@ Suite *ops_suite(void)
 	tcase_add_test(tc, test_ops_odd_names);
 	tcase_add_test(tc, test_ops_rename_dir_nonempty);
 	tcase_add_test(tc, test_ops_dir_times);
+	tcase_add_test(tc, test_ops_symlink_times);
+	tcase_add_test(tc, test_ops_deep_path);
 	suite_add_tcase(s, tc);
 	return s;
 }
