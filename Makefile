@@ -151,7 +151,8 @@ test-posix: deps $(QUEUEFS)
 	QUEUEFS=$(abspath $(QUEUEFS)) PJDFSTEST=$(PJDFSTEST) sh test/posix/run $(POSIX_GROUPS)
 
 format:
-	clang-format -i fs/*.c include/*.h test/unit/*.c test/mount/*.c test/mount/*.h
+	clang-format -i fs/*.c include/*.h test/unit/*.c test/mount/*.c test/mount/*.h test/gluster/*.c test/fuzz/*.c \
+		mount-helpers/*.c mount-helpers/*.h
 
 clean:
 	rm -rf build build-asan
@@ -265,3 +266,21 @@ bench-quick: deps
 bench-memory: deps
 	$(MAKE) bench-tools
 	$(BENCH_RUN) memory
+
+# ---------------------------------------------------------------------------
+# Shared storage over GlusterFS (test/gluster/): a one-node volume on
+# loopback mounted twice by the GlusterFS client, a queuefs daemon on each
+# mount; prints the stale table, lock and O_EXCL results and the cost of
+# flush mode. Installs glusterfs-server/-client if missing; root only; not
+# part of `make test`.
+GL_PROBE = $(BUILD)/test/coh_observe
+
+.PHONY: test-gluster
+
+$(GL_PROBE): test/gluster/coh_observe.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(HARDEN_LD) -o $@ $< $(LDFLAGS)
+
+test-gluster: deps
+	$(MAKE) $(QUEUEFS) $(GL_PROBE)
+	QUEUEFS=$(abspath $(QUEUEFS)) GL_PROBE=$(abspath $(GL_PROBE)) sh test/gluster/run
