@@ -66,6 +66,8 @@ test: deps
 	$(MAKE) check-mount
 	$(MAKE) check-ops
 	$(MAKE) fuzz FUZZ_SECONDS=20
+	$(MAKE) test-gluster
+	$(MAKE) e2e
 
 check-unit: $(UNIT_TEST)
 	$(UNIT_TEST)
