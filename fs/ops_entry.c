@@ -45,7 +45,25 @@ static int new_owner(fuse_req_t req, int dirfd, const char *name, int fd)
 	return r < 0 ? -errno : 0;
 }
 
-/* reply_node - build the entry reply for a name just found or made on backing B */
+/*
+ * name_begin - take the per-name lock of NAME in D and locate it: 0 with
+ *	*B and *ST, -ENOENT, or another -errno; the lock is held on return
+ *	whatever the result, until name_end.
+ */
+static int name_begin(struct fs *fs, struct node *d, const char *name, unsigned *slot, int *b,
+		      struct stat *st)
+{
+	*slot = node_name_slot(d, name);
+	node_name_lock2(fs, *slot, *slot);
+	return place_locate(fs, d, name, b, st);
+}
+
+static void name_end(struct fs *fs, unsigned slot)
+{
+	node_name_unlock2(fs, slot, slot);
+}
+
+/* lookup_node - the node of NAME just found or made on backing B of D; takes one lookup */
 static int lookup_node(struct fs *fs, struct node *d, const char *name, int b, const struct stat *st,
 		       struct node **out)
 {
@@ -75,14 +93,12 @@ void qfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	slot = node_name_slot(d, name);
-	node_name_lock2(fs, slot, slot);
-	err = place_locate(fs, d, name, &b, &st);
+	err = name_begin(fs, d, name, &slot, &b, &st);
 	if (!err)
 		err = lookup_node(fs, d, name, b, &st, &n);
 	if (!err)
 		err = ops_node_stat(fs, n, &st);
-	node_name_unlock2(fs, slot, slot);
+	name_end(fs, slot);
 	if (err == -ENOENT) {
 		struct placement p;
 		double entry, attr, negative;
@@ -229,9 +245,7 @@ static void new_entry(fuse_req_t req, fuse_ino_t parent, const char *name, make_
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	slot = node_name_slot(d, name);
-	node_name_lock2(fs, slot, slot);
-	err = place_locate(fs, d, name, &b, &st);
+	err = name_begin(fs, d, name, &slot, &b, &st);
 	if (err == 0) {
 		/* The name exists (perhaps on another backing): one name, one file. */
 		if (!fi || (fi->flags & O_EXCL))
@@ -248,7 +262,7 @@ static void new_entry(fuse_req_t req, fuse_ino_t parent, const char *name, make_
 	} else if (err == -ENOENT) {
 		err = make_placed(req, fs, d, name, make, a, fi ? &fd : NULL, &n);
 	}
-	node_name_unlock2(fs, slot, slot);
+	name_end(fs, slot);
 	if (err) {
 		fuse_reply_err(req, -err);
 		return;
@@ -300,9 +314,7 @@ void qfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 		fuse_reply_err(req, -err);
 		return;
 	}
-	slot = node_name_slot(d, name);
-	node_name_lock2(fs, slot, slot);
-	err = place_locate(fs, d, name, &b, &st);
+	err = name_begin(fs, d, name, &slot, &b, &st);
 	if (err == 0)
 		err = -EEXIST;
 	else if (err == -ENOENT)
@@ -330,7 +342,7 @@ void qfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 			if (made & (UINT64_C(1) << b))
 				unlinkat(node_dir_fd(d, b), name, AT_REMOVEDIR);
 	}
-	node_name_unlock2(fs, slot, slot);
+	name_end(fs, slot);
 	if (err) {
 		fuse_reply_err(req, -err);
 		return;
@@ -354,9 +366,7 @@ void qfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	slot = node_name_slot(d, newname);
-	node_name_lock2(fs, slot, slot);
-	err = place_locate(fs, d, newname, &b, &st);
+	err = name_begin(fs, d, newname, &slot, &b, &st);
 	if (err == 0)
 		err = -EEXIST;
 	else if (err == -ENOENT)
@@ -373,7 +383,7 @@ void qfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
 		else
 			err = node_find_or_add_file(fs, d, n->bidx, newname, &st, &got);
 	}
-	node_name_unlock2(fs, slot, slot);
+	name_end(fs, slot);
 	if (err) {
 		ops_trouble(fs, -err, "link", newname, n->bidx);
 		fuse_reply_err(req, -err);
@@ -394,16 +404,14 @@ void qfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	slot = node_name_slot(d, name);
-	node_name_lock2(fs, slot, slot);
-	err = place_locate(fs, d, name, &b, &st);
+	err = name_begin(fs, d, name, &slot, &b, &st);
 	if (!err && S_ISDIR(st.st_mode))
 		err = -EISDIR;
 	if (!err && unlinkat(node_dir_fd(d, b), name, 0) < 0)
 		err = -errno;
 	if (!err)
 		sync_mark(d, b);
-	node_name_unlock2(fs, slot, slot);
+	name_end(fs, slot);
 	if (err)
 		ops_trouble(fs, -err, "unlink", name, b);
 	fuse_reply_err(req, -err);
@@ -445,9 +453,7 @@ void qfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	slot = node_name_slot(d, name);
-	node_name_lock2(fs, slot, slot);
-	err = place_locate(fs, d, name, &b, &st);
+	err = name_begin(fs, d, name, &slot, &b, &st);
 	if (!err && !S_ISDIR(st.st_mode))
 		err = -ENOTDIR;
 	/* Check every copy first, so that a refusal leaves all of them in place. */
@@ -472,7 +478,7 @@ void qfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 			sync_mark(d, b);
 		}
 	}
-	node_name_unlock2(fs, slot, slot);
+	name_end(fs, slot);
 	fuse_reply_err(req, -err);
 }
 
