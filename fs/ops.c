@@ -48,6 +48,17 @@ int ops_proc_init(void)
 	return ops_proc_fd < 0 ? -errno : 0;
 }
 
+/*
+ * ops_reply_err - the one exit for error replies. ESTALE from a shared
+ *	backing means the object the caller holds was replaced or removed by
+ *	another node: to the MTA that is ENOENT (the kernel then looks the
+ *	name up again), never a "stale file handle" it cannot act on.
+ */
+void ops_reply_err(fuse_req_t req, int err)
+{
+	fuse_reply_err(req, err == ESTALE ? ENOENT : err);
+}
+
 /* ops_proc_name - the /proc/self/fd entry of FD */
 void ops_proc_name(int fd, char *buf, size_t len)
 {

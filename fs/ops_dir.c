@@ -150,12 +150,12 @@ void qfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct dir_handle *h;
 
 	if (!node_get(FS(req), ino)->dir) {
-		fuse_reply_err(req, ENOTDIR);
+		ops_reply_err(req, ENOTDIR);
 		return;
 	}
 	h = calloc(1, sizeof(*h));
 	if (!h) {
-		fuse_reply_err(req, ENOMEM);
+		ops_reply_err(req, ENOMEM);
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
@@ -177,13 +177,13 @@ void qfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct 
 		err = dir_list(fs, d, h);
 		if (err) {
 			dir_handle_clear(h);
-			fuse_reply_err(req, -err);
+			ops_reply_err(req, -err);
 			return;
 		}
 	}
 	buf = malloc(size);
 	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
+		ops_reply_err(req, ENOMEM);
 		return;
 	}
 	/* Offsets: 1 = ".", 2 = "..", 3 + i = entry i. */
@@ -221,7 +221,7 @@ void qfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	(void)ino;
 	dir_handle_clear(h);
 	free(h);
-	fuse_reply_err(req, 0);
+	ops_reply_err(req, 0);
 }
 
 void qfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
@@ -229,7 +229,7 @@ void qfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file
 	struct fs *fs = FS(req);
 
 	(void)fi;
-	fuse_reply_err(req, -sync_dir(fs, node_get(fs, ino), datasync));
+	ops_reply_err(req, -sync_dir(fs, node_get(fs, ino), datasync));
 }
 
 /*

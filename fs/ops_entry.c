@@ -86,11 +86,11 @@ void qfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int b, err;
 
 	if (!d->dir) {
-		fuse_reply_err(req, ENOTDIR);
+		ops_reply_err(req, ENOTDIR);
 		return;
 	}
 	if (place_hidden(fs, d, name)) {
-		fuse_reply_err(req, ENOENT);
+		ops_reply_err(req, ENOENT);
 		return;
 	}
 	err = name_begin(fs, d, name, &slot, &b, &st);
@@ -114,7 +114,7 @@ void qfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		}
 	}
 	if (err) {
-		fuse_reply_err(req, -err);
+		ops_reply_err(req, -err);
 		return;
 	}
 	ops_entry_fill(fs, n, &st, &e);
@@ -132,7 +132,7 @@ static void reply_new(fuse_req_t req, struct fs *fs, struct node *n, struct fuse
 		node_forget(fs, n, 1);
 		if (fi)
 			close((int)fi->fh);
-		fuse_reply_err(req, -err);
+		ops_reply_err(req, -err);
 		return;
 	}
 	ops_entry_fill(fs, n, &st, &e);
@@ -242,7 +242,7 @@ static void new_entry(fuse_req_t req, fuse_ino_t parent, const char *name, make_
 	int b, err, fd = -1;
 
 	if (place_hidden(fs, d, name)) {
-		fuse_reply_err(req, EPERM);
+		ops_reply_err(req, EPERM);
 		return;
 	}
 	err = name_begin(fs, d, name, &slot, &b, &st);
@@ -264,7 +264,7 @@ static void new_entry(fuse_req_t req, fuse_ino_t parent, const char *name, make_
 	}
 	name_end(fs, slot);
 	if (err) {
-		fuse_reply_err(req, -err);
+		ops_reply_err(req, -err);
 		return;
 	}
 	if (fi) {
@@ -306,12 +306,12 @@ void qfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 	int b, err;
 
 	if (place_hidden(fs, d, name)) {
-		fuse_reply_err(req, EPERM);
+		ops_reply_err(req, EPERM);
 		return;
 	}
 	err = place_relpath(d, name, rel, sizeof(rel));
 	if (err) {
-		fuse_reply_err(req, -err);
+		ops_reply_err(req, -err);
 		return;
 	}
 	err = name_begin(fs, d, name, &slot, &b, &st);
@@ -344,7 +344,7 @@ void qfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 	}
 	name_end(fs, slot);
 	if (err) {
-		fuse_reply_err(req, -err);
+		ops_reply_err(req, -err);
 		return;
 	}
 	reply_new(req, fs, n, NULL);
@@ -359,11 +359,11 @@ void qfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
 	int b, pfd, err;
 
 	if (n->dir) {
-		fuse_reply_err(req, EPERM);
+		ops_reply_err(req, EPERM);
 		return;
 	}
 	if (place_hidden(fs, d, newname)) {
-		fuse_reply_err(req, EPERM);
+		ops_reply_err(req, EPERM);
 		return;
 	}
 	err = name_begin(fs, d, newname, &slot, &b, &st);
@@ -386,7 +386,7 @@ void qfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
 	name_end(fs, slot);
 	if (err) {
 		ops_trouble(fs, -err, "link", newname, n->bidx);
-		fuse_reply_err(req, -err);
+		ops_reply_err(req, -err);
 		return;
 	}
 	reply_new(req, fs, got, NULL);
@@ -401,7 +401,7 @@ void qfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int b, err;
 
 	if (place_hidden(fs, d, name)) {
-		fuse_reply_err(req, EPERM);
+		ops_reply_err(req, EPERM);
 		return;
 	}
 	err = name_begin(fs, d, name, &slot, &b, &st);
@@ -414,7 +414,7 @@ void qfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	name_end(fs, slot);
 	if (err)
 		ops_trouble(fs, -err, "unlink", name, b);
-	fuse_reply_err(req, -err);
+	ops_reply_err(req, -err);
 }
 
 /* dir_copy_empty - is the copy of NAME under PFD empty (or absent)? */
@@ -450,7 +450,7 @@ void qfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int b, err;
 
 	if (place_hidden(fs, d, name)) {
-		fuse_reply_err(req, EPERM);
+		ops_reply_err(req, EPERM);
 		return;
 	}
 	err = name_begin(fs, d, name, &slot, &b, &st);
@@ -479,7 +479,7 @@ void qfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		}
 	}
 	name_end(fs, slot);
-	fuse_reply_err(req, -err);
+	ops_reply_err(req, -err);
 }
 
 /* rename_dir - rename every copy of a directory; undo on failure */
@@ -545,11 +545,11 @@ void qfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
 	int sb, tb = -1, tfd, err;
 
 	if (place_hidden(fs, d, name) || place_hidden(fs, nd, newname)) {
-		fuse_reply_err(req, EPERM);
+		ops_reply_err(req, EPERM);
 		return;
 	}
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
-		fuse_reply_err(req, EINVAL);
+		ops_reply_err(req, EINVAL);
 		return;
 	}
 	s1 = node_name_slot(d, name);
@@ -614,7 +614,7 @@ out:
 	node_name_unlock2(fs, s1, s2);
 	if (err)
 		ops_trouble(fs, -err, "rename", name, sb);
-	fuse_reply_err(req, -err);
+	ops_reply_err(req, -err);
 }
 
 void qfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)

@@ -37,7 +37,7 @@ void qfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	err = ops_node_stat(fs, n, &st);
 	ops_timeouts(fs, n, &entry, &attr);
 	if (err)
-		fuse_reply_err(req, -err);
+		ops_reply_err(req, -err);
 	else
 		fuse_reply_attr(req, &st, attr);
 }
@@ -109,7 +109,7 @@ void qfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid, s
 
 	if (n->dir) {
 		if (valid & FUSE_SET_ATTR_SIZE) {
-			fuse_reply_err(req, EISDIR);
+			ops_reply_err(req, EISDIR);
 			return;
 		}
 		/* Directories are shared state: every copy must say the same. */
@@ -132,7 +132,7 @@ void qfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid, s
 		err = ops_node_stat(fs, n, &st);
 	ops_timeouts(fs, n, &t_entry, &t_attr);
 	if (err)
-		fuse_reply_err(req, -err);
+		ops_reply_err(req, -err);
 	else
 		fuse_reply_attr(req, &st, t_attr);
 }
@@ -144,16 +144,16 @@ void qfs_readlink(fuse_req_t req, fuse_ino_t ino)
 	ssize_t len;
 
 	if (n->dir) {
-		fuse_reply_err(req, EINVAL);
+		ops_reply_err(req, EINVAL);
 		return;
 	}
 	len = readlinkat(n->fd, "", buf, sizeof(buf));
 	if (len < 0) {
-		fuse_reply_err(req, errno);
+		ops_reply_err(req, errno);
 		return;
 	}
 	if ((size_t)len >= sizeof(buf)) {
-		fuse_reply_err(req, ENAMETOOLONG);
+		ops_reply_err(req, ENAMETOOLONG);
 		return;
 	}
 	buf[len] = 0;
@@ -167,13 +167,13 @@ void qfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int fd;
 
 	if (n->dir) {
-		fuse_reply_err(req, EISDIR);
+		ops_reply_err(req, EISDIR);
 		return;
 	}
 	fd = ops_open_node(n, fi->flags);
 	if (fd < 0) {
 		ops_trouble(fs, -fd, "open", "file", n->bidx);
-		fuse_reply_err(req, -fd);
+		ops_reply_err(req, -fd);
 		return;
 	}
 	ops_open_cache(fs, n, fi);
@@ -185,7 +185,7 @@ void qfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
 	close((int)fi->fh);
-	fuse_reply_err(req, 0);
+	ops_reply_err(req, 0);
 }
 
 void qfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -202,7 +202,7 @@ void qfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	/* close(2) of a duplicate flushes what the backing filesystem defers to close (NFS). */
 	fd = dup((int)fi->fh);
-	fuse_reply_err(req, fd < 0 ? errno : (close(fd) < 0 ? errno : 0));
+	ops_reply_err(req, fd < 0 ? errno : (close(fd) < 0 ? errno : 0));
 }
 
 void qfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
@@ -213,10 +213,10 @@ void qfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_in
 	r = datasync ? fdatasync((int)fi->fh) : fsync((int)fi->fh);
 	if (r < 0) {
 		ops_trouble(fs, errno, "fsync", "file", node_get(fs, ino)->bidx);
-		fuse_reply_err(req, errno);
+		ops_reply_err(req, errno);
 		return;
 	}
-	fuse_reply_err(req, 0);
+	ops_reply_err(req, 0);
 }
 
 void qfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -242,7 +242,7 @@ void qfs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t
 	res = fuse_buf_copy(&out, in, 0);
 	if (res < 0) {
 		ops_trouble(FS(req), (int)-res, "write", "file", node_get(FS(req), ino)->bidx);
-		fuse_reply_err(req, (int)-res);
+		ops_reply_err(req, (int)-res);
 	} else {
 		fuse_reply_write(req, (size_t)res);
 	}
@@ -251,7 +251,7 @@ void qfs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t
 void qfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, struct fuse_file_info *fi)
 {
 	(void)ino;
-	fuse_reply_err(req, fallocate((int)fi->fh, mode, off, len) < 0 ? errno : 0);
+	ops_reply_err(req, fallocate((int)fi->fh, mode, off, len) < 0 ? errno : 0);
 }
 
 /*
@@ -300,7 +300,7 @@ void qfs_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op
 		r = try_flock((int)fi->fh, &how);
 	else
 		r = lock_wait(req, try_flock, (int)fi->fh, &how);
-	fuse_reply_err(req, -r);
+	ops_reply_err(req, -r);
 }
 
 void qfs_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock)
@@ -310,7 +310,7 @@ void qfs_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct
 	(void)ino;
 	fl.l_pid = 0; /* required by OFD locks */
 	if (fcntl((int)fi->fh, F_OFD_GETLK, &fl) < 0) {
-		fuse_reply_err(req, errno);
+		ops_reply_err(req, errno);
 		return;
 	}
 	if (fl.l_pid == -1)
@@ -329,5 +329,5 @@ void qfs_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct
 		r = try_ofd((int)fi->fh, &fl);
 	else
 		r = lock_wait(req, try_ofd, (int)fi->fh, &fl);
-	fuse_reply_err(req, r == -EACCES ? EAGAIN : -r);
+	ops_reply_err(req, r == -EACCES ? EAGAIN : -r);
 }

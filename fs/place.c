@@ -87,6 +87,22 @@ void place_route(struct fs *fs, struct node *d, const char *name, struct placeme
 	route_rel(fs, rel, p);
 }
 
+/*
+ * stat_retry - fstatat that retries ESTALE: an NFS client answers it when
+ *	its cached handle of a name went stale because another node replaced
+ *	the object; a second look revalidates. (Dovecot's nfs-workarounds do
+ *	the same.) Local filesystems never return it.
+ */
+static int stat_retry(int dirfd, const char *name, struct stat *st)
+{
+	for (int tries = 0;; tries++) {
+		if (fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW) == 0)
+			return 0;
+		if (errno != ESTALE || tries == 3)
+			return -1;
+	}
+}
+
 /* locate_fds - place_locate over an explicit array of directory copies */
 static int locate_fds(struct fs *fs, const int *fds, const struct placement *p, const char *name, int *bidx,
 		      struct stat *st)
@@ -101,7 +117,7 @@ static int locate_fds(struct fs *fs, const int *fds, const struct placement *p, 
 			if ((tried & (UINT64_C(1) << b)) || fds[b] < 0)
 				continue;
 			tried |= UINT64_C(1) << b;
-			if (fstatat(fds[b], name, st, AT_SYMLINK_NOFOLLOW) == 0) {
+			if (stat_retry(fds[b], name, st) == 0) {
 				*bidx = b;
 				return 0;
 			}

@@ -14,6 +14,7 @@
 
 extern int ops_proc_fd; /* /proc/self/fd: open files are reopened through it */
 
+void ops_reply_err(fuse_req_t req, int err);
 void ops_proc_name(int fd, char *buf, size_t len);
 int ops_node_stat(struct fs *fs, struct node *n, struct stat *st);
 bool ops_flush_node(struct fs *fs, struct node *n);
