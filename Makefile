@@ -226,7 +226,7 @@ uninstall:
 # Benchmarks (test/bench/): the MTA-shaped workload generator qgen, the
 # slow-disk simulator, libfuse's passthrough_ll example as the FUSE floor,
 # and the runner. Not part of `make test`; root only (mounts).
-#   make bench          full run, medians of BENCH_RUNS (3), ~20 min
+#   make bench          full run, medians of BENCH_RUNS (3), ~30 min
 #   make bench-quick    CI-sized smoke run of the same (BENCH_QUICK=1)
 #   make bench-memory   daemon RSS over BENCH_MEM_MSGS (1000000) messages
 # Results: $(BUILD)/bench/results.{txt,md,tsv}, scaling.png, overhead.png.
