@@ -106,6 +106,7 @@ int node_fs_init(struct fs *fs, struct conf *c, struct layout *l)
 	fs->layout = l;
 	for (int i = 0; i < c->nclasses; i++)
 		fs->dir_flush |= conf_class_flush(c, i);
+	fs->absent_memo = !fs->dir_flush && !c->watch && c->locks != CONF_LOCKS_BACKING;
 	fs->table_size = 1024;
 	fs->table = calloc(fs->table_size, sizeof(*fs->table));
 	if (!fs->table)

@@ -22,6 +22,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include "log.h"
 #include "ops_int.h"
 #include "place.h"
@@ -46,6 +48,36 @@ static int new_owner(fuse_req_t req, int dirfd, const char *name, int fd)
 }
 
 /*
+ * locate_memo - place_locate, but a name this daemon found absent under
+ *	the same lock, with nothing added since, is absent still (see
+ *	fs->absent). The caller holds the name lock SLOT.
+ */
+static int locate_memo(struct fs *fs, struct node *d, const char *name, unsigned slot, int *b,
+		       struct stat *st)
+{
+	uint64_t h;
+	int err;
+
+	if (!fs->absent_memo)
+		return place_locate(fs, d, name, b, st);
+	h = XXH3_64bits(name, strlen(name));
+	if (fs->absent[slot].dir == d->st_ino && fs->absent[slot].hash == h)
+		return -ENOENT;
+	err = place_locate(fs, d, name, b, st);
+	if (err == -ENOENT) {
+		fs->absent[slot].dir = d->st_ino;
+		fs->absent[slot].hash = h;
+	}
+	return err;
+}
+
+/* name_added - a name now exists under lock SLOT: forget what was absent there */
+static void name_added(struct fs *fs, unsigned slot)
+{
+	fs->absent[slot].dir = 0;
+}
+
+/*
  * name_begin - take the per-name lock of NAME in D and locate it: 0 with
  *	*B and *ST, -ENOENT, or another -errno; the lock is held on return
  *	whatever the result, until name_end.
@@ -55,7 +87,7 @@ static int name_begin(struct fs *fs, struct node *d, const char *name, unsigned 
 {
 	*slot = node_name_slot(d, name);
 	node_name_lock2(fs, *slot, *slot);
-	return place_locate(fs, d, name, b, st);
+	return locate_memo(fs, d, name, *slot, b, st);
 }
 
 static void name_end(struct fs *fs, unsigned slot)
@@ -261,6 +293,7 @@ static void new_entry(fuse_req_t req, fuse_ino_t parent, const char *name, make_
 		}
 	} else if (err == -ENOENT) {
 		err = make_placed(req, fs, d, name, make, a, fi ? &fd : NULL, &n);
+		name_added(fs, slot);
 	}
 	name_end(fs, slot);
 	if (err) {
@@ -335,6 +368,7 @@ void qfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 		if (err)
 			ops_trouble(fs, -err, "mkdir", rel, b);
 	}
+	name_added(fs, slot);
 	if (!err)
 		err = node_find_or_add_dir(fs, d, name, rel, &n);
 	if (err) {
@@ -376,6 +410,7 @@ void qfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
 		err = pfd;
 	if (!err && linkat(n->fd, "", pfd, newname, AT_EMPTY_PATH) < 0)
 		err = -errno;
+	name_added(fs, slot);
 	if (!err) {
 		sync_mark(d, n->bidx);
 		if (fstatat(pfd, newname, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -555,9 +590,9 @@ void qfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
 	s1 = node_name_slot(d, name);
 	s2 = node_name_slot(nd, newname);
 	node_name_lock2(fs, s1, s2);
-	err = place_locate(fs, d, name, &sb, &sst);
+	err = locate_memo(fs, d, name, s1, &sb, &sst);
 	if (!err) {
-		err = place_locate(fs, nd, newname, &tb, &tst);
+		err = locate_memo(fs, nd, newname, s2, &tb, &tst);
 		if (err == -ENOENT) {
 			tb = -1;
 			err = (flags & RENAME_EXCHANGE) ? -ENOENT : 0;
@@ -611,6 +646,7 @@ void qfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
 		sync_mark(nd, tb);
 	}
 out:
+	name_added(fs, s2); /* whatever happened, the target may exist now */
 	node_name_unlock2(fs, s1, s2);
 	if (err)
 		ops_trouble(fs, -err, "rename", name, sb);

@@ -56,6 +56,17 @@ struct fs {
 	size_t table_count;
 	struct node *dirs; /* every directory node but the root, for path lookups */
 	pthread_mutex_t name_locks[1024];
+	/*
+	 * absent[slot]: the last name found on no backing under name lock
+	 * SLOT, as (directory st_ino, XXH3 of the name); cleared by whatever
+	 * adds a name under that lock. Only while queuefs is the only writer
+	 * (no flush mode, no watcher, local locks): it spares a create the second search
+	 * of every shard right after the kernel's LOOKUP missed.
+	 */
+	struct {
+		uint64_t dir, hash;
+	} absent[1024];
+	bool absent_memo;
 };
 
 int node_fs_init(struct fs *fs, struct conf *c, struct layout *l);
