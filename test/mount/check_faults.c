@@ -465,6 +465,63 @@ START_TEST(test_faults_stress)
 }
 END_TEST
 
+/*
+ * hostile: symlinks planted inside the backings that point outside them.
+ * A directory copy replaced by a symlink to a directory outside, and a
+ * symlink planted as a queue file: queuefs must never read, list or write
+ * through them on its own (the kernel resolves a symlink the caller opens,
+ * in the caller's namespace and with the caller's rights, as anywhere).
+ */
+START_TEST(test_faults_planted_symlinks)
+{
+	static struct mnt m;
+	char path[PATH_MAX], outside[PATH_MAX], target[PATH_MAX];
+	struct mnt_dent *d;
+	struct stat st;
+	int n;
+
+	ck_assert_msg(mnt_layout(&m, "hostile", NULL) == 0, "%s", m.why);
+	mnt_fmt(outside, sizeof(outside), "%s/outside", m.root);
+	MNT_OK(mkdir(outside, 0755));
+	MNT_OK(mnt_put(mnt_fmt(path, sizeof(path), "%s/secret", outside), "secret", 0600));
+	ck_assert_msg(mnt_start(&m, NULL) == 0, "%s", m.why);
+	MNT_OK(mkdir(mnt_fmt(path, sizeof(path), "%s/spool", m.dir), 0755));
+	ck_assert_int_eq(mnt_stop(&m), 0);
+	/* c1's copy of spool/ becomes a symlink to the outside directory. */
+	MNT_OK(rmdir(mnt_bpath(&m, MNT_C1, "spool", path, sizeof(path))));
+	MNT_OK(symlink(outside, path));
+	MNT_OK(symlink(mnt_fmt(target, sizeof(target), "%s/secret", outside),
+		       mnt_bpath(&m, MNT_C2, "qfPLANTED", path, sizeof(path))));
+	ck_assert_msg(mnt_start(&m, NULL) == 0, "%s", m.why);
+
+	n = mnt_readdir(mnt_fmt(path, sizeof(path), "%s/spool", m.dir), &d, NULL);
+	ck_assert_int_ge(n, 0);
+	for (int i = 0; i < n; i++)
+		ck_assert_msg(strcmp(d[i].name, "secret") != 0,
+			      "spool/ lists a file of the outside directory");
+	free(d);
+	for (int i = 0; i < 30; i++) {
+		char name[PATH_MAX];
+
+		mnt_fmt(name, sizeof(name), "%s/spool/qfIN%02d", m.dir, i);
+		MNT_OK(mnt_put(name, "in", 0600));
+	}
+	{
+		struct mnt_dent *od;
+		int on = mnt_readdir(outside, &od, NULL);
+
+		ck_assert_msg(on == 1,
+			      "the outside directory holds %d entries, want 1 (nothing written there)", on);
+		free(od);
+	}
+	/* The planted symlink is a symlink through the mount, nothing more. */
+	MNT_OK(lstat(mnt_fmt(path, sizeof(path), "%s/qfPLANTED", m.dir), &st));
+	ck_assert_msg(S_ISLNK(st.st_mode), "planted symlink shows as mode %o", (unsigned)st.st_mode);
+	printf("faults: planted symlinks: nothing listed or written outside the backings\n");
+	ck_assert_int_eq(mnt_stop(&m), 0);
+}
+END_TEST
+
 Suite *faults_suite(void)
 {
 	Suite *s = suite_create("faults");
@@ -475,6 +532,7 @@ Suite *faults_suite(void)
 	tcase_add_test(tc, test_faults_enospc);
 	tcase_add_test(tc, test_faults_vanish);
 	tcase_add_test(tc, test_faults_stress);
+	tcase_add_test(tc, test_faults_planted_symlinks);
 	suite_add_tcase(s, tc);
 	return s;
 }
