@@ -115,6 +115,7 @@ int node_fs_init(struct fs *fs, struct conf *c, struct layout *l)
 	for (size_t i = 0; i < sizeof(fs->name_locks) / sizeof(fs->name_locks[0]); i++)
 		pthread_mutex_init(&fs->name_locks[i], NULL);
 	pthread_mutex_init(&fs->root_dir.lock, NULL);
+	fs->root_dir.restat = ~UINT64_C(0);
 	fs->root_dir.path = strdup("");
 	if (!fs->root_dir.path)
 		return -ENOMEM;
@@ -299,6 +300,7 @@ int node_find_or_add_dir(struct fs *fs, struct node *parent, const char *name, c
 		goto fail;
 	}
 	pthread_mutex_init(&di->lock, NULL);
+	di->restat = ~UINT64_C(0); /* every copy's times are still to be read */
 	for (int b = 0; b < QFS_MAX_BACKINGS; b++) {
 		int pfd = b < l->n ? node_dir_fd(parent, b) : -1;
 

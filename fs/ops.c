@@ -75,31 +75,54 @@ static int ts_later(const struct timespec *a, const struct timespec *b)
  * ops_node_stat - attributes of N as the mount shows them. A directory's
  *	come from its primary copy, but its times are the latest of all
  *	copies: a file created on another backing changed that copy only,
- *	and the directory as a whole did change.
+ *	and the directory as a whole did change. The other copies' latest
+ *	times are kept; only copies changed since (restat) are read again,
+ *	or all of them in flush mode, where others change them too.
  */
 int ops_node_stat(struct fs *fs, struct node *n, struct stat *st)
 {
 	int fd = n->dir ? node_dir_fd(n, n->bidx) : n->fd;
+	struct timespec *own[3] = { &st->st_atim, &st->st_mtim, &st->st_ctim };
+	struct dirinfo *di = n->dir;
+	uint64_t mask;
 
 	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	st->st_ino = n->st_ino;
-	if (!n->dir)
+	if (!di)
 		return 0;
+	mask = atomic_exchange(&di->restat, 0);
+	pthread_mutex_lock(&di->lock);
+	if (fs->dir_flush)
+		mask = ~UINT64_C(0);
 	for (int b = 0; b < fs->layout->n; b++) {
+		struct timespec *t[3];
 		struct stat cst;
-		int cfd = b == n->bidx ? -1 : node_dir_fd(n, b);
 
-		if (cfd < 0 || fstatat(cfd, "", &cst, AT_EMPTY_PATH) < 0)
+		if (b == n->bidx || !(mask & (UINT64_C(1) << b)) || di->fds[b] < 0 ||
+		    fstatat(di->fds[b], "", &cst, AT_EMPTY_PATH) < 0)
 			continue;
-		if (ts_later(&cst.st_mtim, &st->st_mtim))
-			st->st_mtim = cst.st_mtim;
-		if (ts_later(&cst.st_ctim, &st->st_ctim))
-			st->st_ctim = cst.st_ctim;
-		if (ts_later(&cst.st_atim, &st->st_atim))
-			st->st_atim = cst.st_atim;
+		t[0] = &cst.st_atim;
+		t[1] = &cst.st_mtim;
+		t[2] = &cst.st_ctim;
+		for (int k = 0; k < 3; k++)
+			if (ts_later(t[k], &di->tmax[k]))
+				di->tmax[k] = *t[k];
 	}
+	for (int k = 0; k < 3; k++)
+		if (ts_later(&di->tmax[k], own[k]))
+			*own[k] = di->tmax[k];
+	pthread_mutex_unlock(&di->lock);
 	return 0;
+}
+
+/* ops_dir_times_reset - times were set on every copy: forget the kept maxima */
+void ops_dir_times_reset(struct node *n)
+{
+	pthread_mutex_lock(&n->dir->lock);
+	memset(n->dir->tmax, 0, sizeof(n->dir->tmax));
+	pthread_mutex_unlock(&n->dir->lock);
+	atomic_store(&n->dir->restat, ~UINT64_C(0));
 }
 
 /*

@@ -128,7 +128,8 @@ void qfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	err = name_begin(fs, d, name, &slot, &b, &st);
 	if (!err)
 		err = lookup_node(fs, d, name, b, &st, &n);
-	if (!err)
+	/* A file's attributes are those locate just read, if the node is that inode. */
+	if (!err && (n->dir || n->dev != st.st_dev || n->ino != st.st_ino))
 		err = ops_node_stat(fs, n, &st);
 	name_end(fs, slot);
 	if (err == -ENOENT) {
@@ -215,7 +216,8 @@ static int make_placed(fuse_req_t req, struct fs *fs, struct node *d, const char
 		goto fail;
 	sync_mark(d, b);
 	err = new_owner(req, node_dir_fd(d, b), name, fd > 0 ? fd : -1);
-	if (!err && fstatat(node_dir_fd(d, b), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (!err &&
+	    (fd > 0 ? fstat(fd, &st) : fstatat(node_dir_fd(d, b), name, &st, AT_SYMLINK_NOFOLLOW)) < 0)
 		err = -errno;
 	if (!err)
 		err = node_find_or_add_file(fs, d, b, name, &st, out);

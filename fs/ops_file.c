@@ -113,6 +113,7 @@ void qfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid, s
 			return;
 		}
 		/* Directories are shared state: every copy must say the same. */
+		ops_dir_times_reset(n);
 		for (int b = 0; b < fs->layout->n && !err; b++) {
 			int fd = node_dir_fd(n, b);
 

@@ -27,7 +27,9 @@ struct dirinfo {
 	pthread_mutex_t lock; /* guards path and fds */
 	char *path;	      /* relative to the mount root: "" or "q.1/qf" */
 	int fds[QFS_MAX_BACKINGS];
-	atomic_uint_fast64_t dirty; /* bit i: copy on backing i changed since its last fsync */
+	atomic_uint_fast64_t dirty;  /* bit i: copy on backing i changed since its last fsync */
+	atomic_uint_fast64_t restat; /* bit i: copy i changed since its times were last read */
+	struct timespec tmax[3];     /* latest atime, mtime, ctime of the non-primary copies (lock) */
 };
 
 struct node {

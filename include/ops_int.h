@@ -17,6 +17,7 @@ extern int ops_proc_fd; /* /proc/self/fd: open files are reopened through it */
 void ops_reply_err(fuse_req_t req, int err);
 void ops_proc_name(int fd, char *buf, size_t len);
 int ops_node_stat(struct fs *fs, struct node *n, struct stat *st);
+void ops_dir_times_reset(struct node *n);
 bool ops_flush_node(struct fs *fs, struct node *n);
 void ops_timeouts(struct fs *fs, struct node *n, double *entry, double *attr);
 void ops_open_cache(struct fs *fs, struct node *n, struct fuse_file_info *fi);

@@ -19,6 +19,7 @@ void sync_stop(void);
 static inline void sync_mark(struct node *d, int b)
 {
 	atomic_fetch_or(&d->dir->dirty, UINT64_C(1) << b);
+	atomic_fetch_or(&d->dir->restat, UINT64_C(1) << b); /* its times moved too */
 }
 
 /* sync_dir - make every dirty copy of D durable; 0 or -errno */
