@@ -67,6 +67,7 @@ test: deps
 	$(MAKE) check-ops
 	$(MAKE) fuzz FUZZ_SECONDS=20
 	$(MAKE) test-gluster
+	$(MAKE) test-gluster-mta
 	$(MAKE) e2e
 
 check-unit: $(UNIT_TEST)
@@ -286,3 +287,14 @@ $(GL_PROBE): test/gluster/coh_observe.c
 test-gluster: deps
 	$(MAKE) $(QUEUEFS) $(GL_PROBE)
 	QUEUEFS=$(abspath $(QUEUEFS)) GL_PROBE=$(abspath $(GL_PROBE)) sh test/gluster/run
+
+# A real MTA on each node (README, "Shared storage"): sendmail on two client
+# mounts of one GlusterFS volume, queuefs with nfs_index, nfs_storage and
+# locks = backing on both; messages submitted on node A are delivered once
+# while both nodes run queue runners. Installs (and purges) sendmail through
+# test/e2e/run-all; root only.
+.PHONY: test-gluster-mta
+
+test-gluster-mta: deps
+	$(MAKE) $(QUEUEFS) $(E2E_SINK) $(E2E_SEND)
+	QUEUEFS=$(abspath $(QUEUEFS)) E2E_BIN=$(abspath $(BUILD)/test) bash test/gluster/mta.sh

@@ -192,7 +192,7 @@ void qfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 void qfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
-	int fd;
+	int fd, err;
 
 	(void)ino;
 	if (fs->conf->locks == CONF_LOCKS_BACKING) {
@@ -201,9 +201,15 @@ void qfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 		fcntl((int)fi->fh, F_OFD_SETLK, &un);
 	}
-	/* close(2) of a duplicate flushes what the backing filesystem defers to close (NFS). */
+	/*
+	 * close(2) of a duplicate flushes what the backing filesystem defers
+	 * to close (NFS write-back errors such as ENOSPC must reach the MTA).
+	 * A file another node removed has nothing left to flush: its ENOENT
+	 * or ESTALE is no error of the caller's close.
+	 */
 	fd = dup((int)fi->fh);
-	ops_reply_err(req, fd < 0 ? errno : (close(fd) < 0 ? errno : 0));
+	err = fd < 0 ? errno : (close(fd) < 0 ? errno : 0);
+	ops_reply_err(req, err == ENOENT || err == ESTALE ? 0 : err);
 }
 
 void qfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)

@@ -24,8 +24,9 @@
 #	Prints one PASS/FAIL line per test and "N passed, N failed" last;
 #	exits 0 only when every test passed.
 E2E_MTA=sendmail
-. "$(dirname "$0")/lib.sh"
-e2e_netns_enter "$@"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# sourced (test/gluster/mta.sh): the hooks only, no namespace, no run
+[ "${BASH_SOURCE[0]}" != "$0" ] || e2e_netns_enter "$@"
 
 MTA_PACKAGES="sendmail-bin sendmail-cf"
 MTA_LISTER=mailq
@@ -279,4 +280,4 @@ mta_logs() {
 	return 0
 }
 
-e2e_main
+[ "${BASH_SOURCE[0]}" != "$0" ] || e2e_main
