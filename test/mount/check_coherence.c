@@ -14,15 +14,16 @@
  *	nothing); watcher and flush must show none.
  *
  *	locks: with locks = backing on both mounts, a write lock (fcntl and
- *	flock) on A makes the same non-blocking lock on B fail and a blocking
- *	one wait; of two concurrent O_EXCL creates of one name, one per
- *	mount, exactly one wins, over many rounds.
+ *	flock) on A makes the same non-blocking lock on B fail, and a
+ *	blocking one wait until a signal interrupts it with EINTR; of two concurrent O_EXCL creates of one
+ *name, one per mount, exactly one wins, over many rounds.
  *
  * DIAGNOSTICS
  *	Failures name the step and what A showed.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +60,8 @@ static void pair_up(struct mnt *a, struct mnt *b, const char *tag, const char *o
 	r = a->root;
 	snprintf(conf, sizeof(conf),
 		 "preset = sendmail\nentry_timeout = 30\nattr_timeout = 30\nnegative_timeout = 30\n"
-		 "ctl_dir = %s/ctl\n[class control]\nshards = %s/c1 %s/c2 %s/c3\n[class data]\nshards = %s/d1\n"
+		 "ctl_dir = %s/ctl\n[class control]\nshards = %s/c1 %s/c2 %s/c3\n[class data]\nshards = "
+		 "%s/d1\n"
 		 "[class transcript]\nshards = %s/x1\n",
 		 r, r, r, r, r, r);
 	ck_assert_msg(mnt_layout(b, tag, conf) == 0, "%s", b->why);
@@ -201,6 +203,11 @@ START_TEST(test_coherence_table)
 }
 END_TEST
 
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
 START_TEST(test_coherence_locks)
 {
 	static struct mnt a, b;
@@ -224,6 +231,23 @@ START_TEST(test_coherence_locks)
 	/* sendmail's and Postfix's flock */
 	MNT_OK(flock(fa, LOCK_EX));
 	MNT_ERR(flock(fb, LOCK_EX | LOCK_NB), EWOULDBLOCK);
+	/* A blocking wait is interrupted by a signal: EINTR, as POSIX says. */
+	{
+		pid_t pid = fork();
+		int st;
+
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			struct sigaction sa = { .sa_handler = on_alarm }; /* no SA_RESTART */
+
+			sigaction(SIGALRM, &sa, NULL);
+			alarm(1);
+			_exit(flock(fb, LOCK_EX) < 0 && errno == EINTR ? 0 : 1);
+		}
+		ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+			      "a blocking flock was not interrupted with EINTR");
+	}
 	MNT_OK(close(fa));
 	/*
 	 * The last close releases the flock, but FUSE sends that release
