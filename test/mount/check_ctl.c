@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ctl.h"
@@ -253,6 +254,34 @@ START_TEST(test_daemon_mode)
 }
 END_TEST
 
+/* A client that connects and never speaks delays other clients a little, the filesystem not at all. */
+START_TEST(test_ctl_hanging_client)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char out[8192], path[PATH_MAX];
+	struct timespec t0, t1;
+	double secs;
+	int fd;
+
+	MNT_REQUIRE(&ctl_m);
+	ck_assert_int_eq(ctl_socket_path(ctl_dir, ctl_m.dir, sa.sun_path, sizeof(sa.sun_path)), 0);
+	fd = MNT_OK(socket(AF_UNIX, SOCK_STREAM, 0));
+	MNT_OK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < 50; i++) {
+		mnt_fmt(path, sizeof(path), "%s/qfHANG%02d", ctl_m.dir, i);
+		MNT_OK(mnt_put(path, "x", 0600));
+		MNT_OK(unlink(path));
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	ck_assert_msg(secs < 1.5, "50 creates took %.2f s while a control client hung", secs);
+	ck_assert_int_eq(ask(ctl_dir, ctl_m.dir, "status", out, sizeof(out)), 0);
+	ck_assert_msg(strstr(out, "queuefs on "), "status after a hanging client: \"%.200s\"", out);
+	close(fd);
+}
+END_TEST
+
 Suite *ctl_suite(void)
 {
 	Suite *s = suite_create("ctl");
@@ -263,6 +292,7 @@ Suite *ctl_suite(void)
 	tcase_add_test(tc, test_ctl_status);
 	tcase_add_test(tc, test_ctl_refusals);
 	tcase_add_test(tc, test_daemon_mode);
+	tcase_add_test(tc, test_ctl_hanging_client);
 	suite_add_tcase(s, tc);
 	return s;
 }
