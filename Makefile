@@ -78,7 +78,7 @@ check-mount: $(QUEUEFS) $(MOUNT_TEST)
 
 # The fault suite alone, with more kill rounds: prints the figures.
 test-faults: $(QUEUEFS) $(MOUNT_TEST)
-	CK_RUN_SUITE=faults FAULT_ROUNDS=$${FAULT_ROUNDS:-25} QUEUEFS=$(abspath $(QUEUEFS)) sh test/mount/run $(MOUNT_TEST)
+	CK_RUN_SUITE=faults FAULT_ROUNDS=$${FAULT_ROUNDS:-25} STRESS_SECONDS=$${STRESS_SECONDS:-120} QUEUEFS=$(abspath $(QUEUEFS)) sh test/mount/run $(MOUNT_TEST)
 
 # The two-daemon coherence suite alone (also part of check-mount): prints the stale table.
 test-coherence: $(QUEUEFS) $(MOUNT_TEST)
