@@ -329,6 +329,7 @@ out_signals:
 out_session:
 	fuse_session_destroy(se);
 out:
+	ops_dir_cleanup();
 	node_fs_destroy(&fs);
 	backing_layout_close(&layout);
 	conf_free(&conf);

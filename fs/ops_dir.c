@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@ struct dir_entry {
 };
 
 struct dir_handle {
+	struct dir_handle *prev, *next; /* open handles, for ops_dir_cleanup */
 	struct dir_entry *ents;
 	size_t n;
 	uint64_t dotdot; /* st_ino of the parent: glibc hides entries with d_ino 0 */
@@ -145,6 +147,27 @@ static int dir_list(struct fs *fs, struct node *d, struct dir_handle *h)
 	return 0;
 }
 
+/*
+ * Open directory handles, so that those the kernel never released (the
+ * mount went away with a directory open) are freed at exit.
+ */
+static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct dir_handle *handles;
+
+/* ops_dir_cleanup - free handles still open when the session ended */
+void ops_dir_cleanup(void)
+{
+	pthread_mutex_lock(&handles_lock);
+	while (handles) {
+		struct dir_handle *h = handles;
+
+		handles = h->next;
+		dir_handle_clear(h);
+		free(h);
+	}
+	pthread_mutex_unlock(&handles_lock);
+}
+
 void qfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct dir_handle *h;
@@ -158,6 +181,12 @@ void qfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		ops_reply_err(req, ENOMEM);
 		return;
 	}
+	pthread_mutex_lock(&handles_lock);
+	h->next = handles;
+	if (handles)
+		handles->prev = h;
+	handles = h;
+	pthread_mutex_unlock(&handles_lock);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fuse_reply_open(req, fi);
 }
@@ -219,6 +248,14 @@ void qfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
 
 	(void)ino;
+	pthread_mutex_lock(&handles_lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&handles_lock);
 	dir_handle_clear(h);
 	free(h);
 	ops_reply_err(req, 0);
