@@ -104,8 +104,12 @@ int node_fs_init(struct fs *fs, struct conf *c, struct layout *l)
 	memset(fs, 0, sizeof(*fs));
 	fs->conf = c;
 	fs->layout = l;
-	for (int i = 0; i < c->nclasses; i++)
-		fs->dir_flush |= conf_class_flush(c, i);
+	/* Worked out once: entry and attribute replies need them at every request. */
+	for (int i = 0; i < c->nclasses; i++) {
+		fs->cls_flush[i] = conf_class_flush(c, i);
+		conf_class_timeouts(c, i, &fs->cls_entry[i], &fs->cls_attr[i], &fs->cls_negative[i]);
+		fs->dir_flush |= fs->cls_flush[i];
+	}
 	fs->absent_memo = !fs->dir_flush && !c->watch && c->locks != CONF_LOCKS_BACKING;
 	fs->table_size = 1024;
 	fs->table = calloc(fs->table_size, sizeof(*fs->table));

@@ -132,20 +132,22 @@ void ops_dir_times_reset(struct node *n)
  */
 bool ops_flush_node(struct fs *fs, struct node *n)
 {
-	return n->dir ? fs->dir_flush : conf_class_flush(fs->conf, fs->layout->b[n->bidx].cls);
+	return n->dir ? fs->dir_flush : fs->cls_flush[fs->layout->b[n->bidx].cls];
 }
 
 /* ops_timeouts - how long the kernel may cache N's name and attributes */
 void ops_timeouts(struct fs *fs, struct node *n, double *entry, double *attr)
 {
-	double negative;
+	int cls;
 
 	if (n->dir) {
 		*entry = fs->dir_flush ? 0 : fs->conf->entry_timeout;
 		*attr = fs->dir_flush ? 0 : fs->conf->attr_timeout;
 		return;
 	}
-	conf_class_timeouts(fs->conf, fs->layout->b[n->bidx].cls, entry, attr, &negative);
+	cls = fs->layout->b[n->bidx].cls;
+	*entry = fs->cls_entry[cls];
+	*attr = fs->cls_attr[cls];
 }
 
 /* ops_open_cache - page cache policy of a new open: flush mode never caches */

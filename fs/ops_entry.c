@@ -134,11 +134,11 @@ void qfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	name_end(fs, slot);
 	if (err == -ENOENT) {
 		struct placement p;
-		double entry, attr, negative;
+		double negative;
 
 		/* A miss may be cached as long as the class the name would have allows. */
 		place_route(fs, d, name, &p);
-		conf_class_timeouts(fs->conf, p.cls, &entry, &attr, &negative);
+		negative = fs->cls_negative[p.cls];
 		if (negative > 0) {
 			memset(&e, 0, sizeof(e));
 			e.entry_timeout = negative;

@@ -50,6 +50,9 @@ struct fs {
 	struct conf *conf;
 	struct layout *layout;
 	bool dir_flush; /* some class is in flush mode: directories are revalidated too */
+	/* per class, from the config once: flush mode and kernel cache timeouts */
+	bool cls_flush[QFS_MAX_CLASSES];
+	double cls_entry[QFS_MAX_CLASSES], cls_attr[QFS_MAX_CLASSES], cls_negative[QFS_MAX_CLASSES];
 	struct node root;
 	struct dirinfo root_dir;
 	pthread_mutex_t table_lock;
