@@ -73,8 +73,8 @@ struct send_buf {
 };
 
 struct send_conn {
-	int fd;     /* -1 when not connected */
-	int sent;   /* messages on this connection */
+	int fd;		/* -1 when not connected */
+	int sent;	/* messages on this connection */
 	char last[256]; /* the last reply line, for the error log */
 	char in[8192];
 	size_t in_len;
@@ -189,23 +189,6 @@ static void send_build(const char *id, struct send_buf *w)
 	free(body.p);
 }
 
-/* send_write_all - write all of BUF to FD, 0 or -1 */
-static int send_write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* send_reply - read one (possibly multi-line) reply: its code, or -1 */
 static int send_reply(struct send_conn *c)
 {
@@ -247,7 +230,7 @@ static int send_cmd(struct send_conn *c, const char *fmt, const char *arg)
 	char line[512];
 	int n = snprintf(line, sizeof(line), fmt, arg);
 
-	if (send_write_all(c->fd, line, (size_t)n) < 0)
+	if (e2e_write_all(c->fd, line, (size_t)n) < 0)
 		return -1;
 	return send_reply(c);
 }
@@ -300,7 +283,7 @@ static void send_log_error(int fd, const char *id, int try, const char *stage, i
 	char line[640];
 	int n = snprintf(line, sizeof(line), "%s try=%d stage=%s reply=%d %s\n", id, try, stage, code, text);
 
-	send_write_all(fd, line, (size_t)n);
+	e2e_write_all(fd, line, (size_t)n);
 }
 
 /*
@@ -330,7 +313,7 @@ static int send_one(struct send_conn *c, const char *id, const struct send_buf *
 	if ((code = send_cmd(c, "DATA\r\n", "")) != 354)
 		goto refused;
 	*stage = "dot";
-	if (send_write_all(c->fd, w->p, w->len) < 0 || send_write_all(c->fd, ".\r\n", 3) < 0) {
+	if (e2e_write_all(c->fd, w->p, w->len) < 0 || e2e_write_all(c->fd, ".\r\n", 3) < 0) {
 		send_close(c, 0);
 		return -1;
 	}
@@ -377,7 +360,8 @@ static void *send_worker(void *arg)
 			code = send_one(c, id, &w, &stage);
 			if (code == 250)
 				break;
-			send_log_error(conf.err_fd, id, try, stage, code, code < 0 ? "(connection lost)" : c->last);
+			send_log_error(conf.err_fd, id, try, stage, code,
+				       code < 0 ? "(connection lost)" : c->last);
 			if (code >= 500)
 				break; /* permanent: do not insist */
 			send_close(c, 0);
@@ -385,7 +369,7 @@ static void *send_worker(void *arg)
 		if (code == 250) {
 			char line[160];
 			int n = snprintf(line, sizeof(line), "%s\n", id);
-			send_write_all(conf.acc_fd, line, (size_t)n);
+			e2e_write_all(conf.acc_fd, line, (size_t)n);
 			atomic_fetch_add(&send_ok, 1);
 		} else {
 			atomic_fetch_add(&send_bad, 1);
@@ -410,24 +394,49 @@ int main(int argc, char **argv)
 	conf.from = "sender@client.e2e.test";
 	while ((opt = getopt(argc, argv, "p:i:n:a:c:s:e:r:f:m:R:T:")) != -1) {
 		switch (opt) {
-		case 'p': conf.port = atoi(optarg); break;
-		case 'i': conf.tag = optarg; break;
-		case 'n': conf.count = atoi(optarg); break;
-		case 'a': acc = optarg; break;
-		case 'c': conf.conc = atoi(optarg); break;
-		case 's': conf.first = atoi(optarg); break;
-		case 'e': err = optarg; break;
-		case 'r': conf.rcpt = optarg; break;
-		case 'f': conf.from = optarg; break;
-		case 'm': conf.perconn = atoi(optarg); break;
-		case 'R': conf.retries = atoi(optarg); break;
-		case 'T': conf.deadline = atoi(optarg); break;
-		default: send_usage();
+		case 'p':
+			conf.port = atoi(optarg);
+			break;
+		case 'i':
+			conf.tag = optarg;
+			break;
+		case 'n':
+			conf.count = atoi(optarg);
+			break;
+		case 'a':
+			acc = optarg;
+			break;
+		case 'c':
+			conf.conc = atoi(optarg);
+			break;
+		case 's':
+			conf.first = atoi(optarg);
+			break;
+		case 'e':
+			err = optarg;
+			break;
+		case 'r':
+			conf.rcpt = optarg;
+			break;
+		case 'f':
+			conf.from = optarg;
+			break;
+		case 'm':
+			conf.perconn = atoi(optarg);
+			break;
+		case 'R':
+			conf.retries = atoi(optarg);
+			break;
+		case 'T':
+			conf.deadline = atoi(optarg);
+			break;
+		default:
+			send_usage();
 		}
 	}
 	if (conf.port <= 0 || conf.port > 65535 || conf.tag == NULL || conf.count <= 0 || acc == NULL ||
-	    conf.conc <= 0 || conf.conc > 256 || conf.perconn <= 0 || conf.retries < 0 || conf.deadline <= 0 ||
-	    conf.first < 0 || optind != argc)
+	    conf.conc <= 0 || conf.conc > 256 || conf.perconn <= 0 || conf.retries < 0 ||
+	    conf.deadline <= 0 || conf.first < 0 || optind != argc)
 		send_usage();
 
 	conf.acc_fd = open(acc, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);

@@ -80,30 +80,13 @@ static void sink_usage(void)
 	exit(2);
 }
 
-/* sink_write_all - write all of BUF to FD, 0 or -1 */
-static int sink_write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* sink_reply - send one reply line (CRLF added) */
 static int sink_reply(int fd, const char *text)
 {
 	char line[512];
 	int n = snprintf(line, sizeof(line), "%s\r\n", text);
 
-	return sink_write_all(fd, line, (size_t)n);
+	return e2e_write_all(fd, line, (size_t)n);
 }
 
 /*
@@ -207,7 +190,7 @@ static int sink_data(const struct sink_conf *c, struct sink_reader *r, char *lin
 	else
 		status = "badsum";
 	int len = snprintf(rec, sizeof(rec), "%s %s rcpts=%d bytes=%llu\n", id, status, rcpts, bytes);
-	if (sink_write_all(sink_logfd, rec, (size_t)len) < 0)
+	if (e2e_write_all(sink_logfd, rec, (size_t)len) < 0)
 		return sink_reply(r->fd, "451 4.3.0 sink: cannot record the message");
 	return sink_reply(r->fd, "250 2.0.0 sink: recorded");
 }
@@ -318,14 +301,29 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "p:l:r:t:d:n:T:")) != -1) {
 		switch (opt) {
-		case 'p': c.port = atoi(optarg); break;
-		case 'l': c.log = optarg; break;
-		case 'r': c.ready = optarg; break;
-		case 't': c.flag = optarg; break;
-		case 'd': c.delay_ms = atoi(optarg); break;
-		case 'n': c.name = optarg; break;
-		case 'T': c.lifetime = atoi(optarg); break;
-		default: sink_usage();
+		case 'p':
+			c.port = atoi(optarg);
+			break;
+		case 'l':
+			c.log = optarg;
+			break;
+		case 'r':
+			c.ready = optarg;
+			break;
+		case 't':
+			c.flag = optarg;
+			break;
+		case 'd':
+			c.delay_ms = atoi(optarg);
+			break;
+		case 'n':
+			c.name = optarg;
+			break;
+		case 'T':
+			c.lifetime = atoi(optarg);
+			break;
+		default:
+			sink_usage();
 		}
 	}
 	if (c.port <= 0 || c.port > 65535 || c.log == NULL || c.lifetime <= 0 || optind != argc)
@@ -341,7 +339,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "e2e-sink: listen 127.0.0.1:%d: %s\n", c.port, strerror(errno));
 		return 1;
 	}
-	setpgid(0, 0); /* see sink_stop */
+	setpgid(0, 0);		  /* see sink_stop */
 	signal(SIGCHLD, SIG_IGN); /* sessions reap themselves */
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, sink_stop);
