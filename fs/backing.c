@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -344,6 +345,37 @@ static const char *pick_fsid(const struct manifest *m, const bool *have, int n)
 }
 
 /* layout_fill - one struct backing per configured shard, roots opened */
+/*
+ * fs_remote - is the filesystem of FD one whose close(2) can report
+ *	errors a write did not (NFS, SMB, Ceph, AFS, 9p, cluster filesystems,
+ *	any FUSE filesystem such as a GlusterFS client)? Unknown answers yes.
+ */
+static bool fs_remote(int fd)
+{
+	static const unsigned long remote[] = {
+		0x6969,	    /* NFS */
+		0x517b,	    /* SMB */
+		0xfe534d42, /* SMB2 */
+		0xff534d42, /* CIFS */
+		0x00c36400, /* Ceph */
+		0x5346414f, /* AFS */
+		0x6b414653, /* kAFS */
+		0x01021997, /* 9p */
+		0x7461636f, /* OCFS2 */
+		0x01161970, /* GFS2 */
+		0x0bd00bd0, /* Lustre */
+		0x65735546, /* FUSE */
+	};
+	struct statfs sf;
+
+	if (fstatfs(fd, &sf) < 0)
+		return true;
+	for (size_t i = 0; i < sizeof(remote) / sizeof(remote[0]); i++)
+		if ((unsigned long)sf.f_type == remote[i])
+			return true;
+	return false;
+}
+
 static int layout_fill(struct layout *l, const struct conf *c, FILE *errs)
 {
 	struct stat st[QFS_MAX_BACKINGS];
@@ -372,6 +404,7 @@ static int layout_fill(struct layout *l, const struct conf *c, FILE *errs)
 				bad = 1;
 			} else {
 				b->dev = st[l->n].st_dev;
+				b->remote = fs_remote(b->rootfd);
 				for (int j = 0; j < l->n; j++)
 					if (l->b[j].rootfd >= 0 && st[j].st_dev == st[l->n].st_dev &&
 					    st[j].st_ino == st[l->n].st_ino) {

@@ -166,6 +166,15 @@ void ops_open_cache(struct fs *fs, struct node *n, struct fuse_file_info *fi)
 	} else {
 		fi->keep_cache = 1;
 	}
+	/*
+	 * FLUSH (sent at every close) only closes a duplicate so that the
+	 * backing reports deferred errors, and releases forwarded locks. A
+	 * local disk defers none (writes are not cached by the kernel here:
+	 * no writeback cache), so with kernel-held locks it is a wasted round
+	 * trip per close.
+	 */
+	fi->noflush = !ops_flush_node(fs, n) && fs->conf->locks != CONF_LOCKS_BACKING &&
+		      !fs->layout->b[n->bidx].remote;
 }
 
 /* ops_entry_fill - a reply entry for N with its class's timeouts */

@@ -27,9 +27,10 @@ struct backing {
 	uint32_t shard_id; /* stable id within the class: the rendezvous seed */
 	uint32_t id;	   /* stable id across the mount: high bits of st_ino */
 	bool is_volatile;
-	int rootfd; /* O_PATH | O_DIRECTORY */
-	int metafd; /* O_PATH of ROOT/.queuefs */
-	int quarfd; /* O_PATH of ROOT/.queuefs/quarantine */
+	bool remote; /* a network or FUSE filesystem: close(2) may report errors */
+	int rootfd;  /* O_PATH | O_DIRECTORY */
+	int metafd;  /* O_PATH of ROOT/.queuefs */
+	int quarfd;  /* O_PATH of ROOT/.queuefs/quarantine */
 	dev_t dev;
 	uint64_t min_free_bytes;
 	uint64_t min_free_inodes;
