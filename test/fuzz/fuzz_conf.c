@@ -24,8 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *const names[] = { "qfABC", "df", "x", "q.3/qf/qfA12", "incoming/1.2",
-					     "hdr.1abc-00-AB", "1abc-00-AB-H", "" };
+	static const char *const names[] = {
+		"qfABC", "df", "x", "q.3/qf/qfA12", "incoming/1.2", "hdr.1abc-00-AB", "1abc-00-AB-H", ""
+	};
 	char path[64];
 	struct conf c;
 	int fd;
