@@ -122,6 +122,7 @@ static void status_write(FILE *out, int json)
 	struct fs *fs = ctl.fs;
 	struct layout *l = fs->layout;
 	double up = stats_uptime();
+	uint64_t home_only, all;
 
 	if (json)
 		fprintf(out,
@@ -158,11 +159,16 @@ static void status_write(FILE *out, int json)
 				(unsigned long long)sv.f_bavail * sv.f_frsize,
 				(unsigned long long)sv.f_favail, sc.offhome, health_note(health, ok));
 	}
+	stats_searches(&home_only, &all);
 	if (json)
-		fprintf(out, "],\"ops\":[");
+		fprintf(out, "],\"searches\":{\"home_only\":%llu,\"every_backing\":%llu},\"ops\":[",
+			(unsigned long long)home_only, (unsigned long long)all);
 	else
-		fprintf(out, "\n%-12s %10s %10s %9s %9s %9s\n", "op", "count", "rate/s", "p50-us", "p90-us",
-			"p99-us");
+		fprintf(out,
+			"\nname searches: %llu answered by the hash home alone, %llu asked every backing\n"
+			"\n%-12s %10s %10s %9s %9s %9s\n",
+			(unsigned long long)home_only, (unsigned long long)all, "op", "count", "rate/s",
+			"p50-us", "p90-us", "p99-us");
 	for (int op = 0, first = 1; op < QOP_NOPS; op++) {
 		struct stats_op_snapshot s;
 

@@ -262,6 +262,9 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "queuefs: checking the backings failed: %s\n", strerror(-err));
 		goto out;
 	}
+	/* Duplicates are settled: count which names are off their hash home (struct dirinfo). */
+	fs.census = place_census;
+	atomic_store(&fs.root_dir.strays, place_census(&fs, &fs.root));
 	if (fuse_args_build(&fa, &cl, &conf, passthru, npass) < 0)
 		fatalx("out of memory");
 

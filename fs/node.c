@@ -120,6 +120,7 @@ int node_fs_init(struct fs *fs, struct conf *c, struct layout *l)
 		pthread_mutex_init(&fs->name_locks[i], NULL);
 	pthread_mutex_init(&fs->root_dir.lock, NULL);
 	fs->root_dir.restat = ~UINT64_C(0);
+	atomic_init(&fs->root_dir.strays, NODE_STRAYS_UNKNOWN); /* counted after the mount-time scan */
 	fs->root_dir.path = strdup("");
 	if (!fs->root_dir.path)
 		return -ENOMEM;
@@ -321,6 +322,8 @@ int node_find_or_add_dir(struct fs *fs, struct node *parent, const char *name, c
 	n->bidx = primary;
 	n->fd = -1;
 	n->dir = di;
+	/* Nobody can change it before the kernel learns its nodeid from our reply. */
+	atomic_init(&di->strays, fs->census ? fs->census(fs, n) : NODE_STRAYS_UNKNOWN);
 
 	pthread_mutex_lock(&fs->table_lock);
 	*out = table_find(fs, st.st_dev, st.st_ino);
@@ -558,18 +561,21 @@ int node_dir_copy(struct fs *fs, struct node *d, int b)
 	return fd;
 }
 
-/* path_replace - OLD (or OLD/...) becomes NEW (or NEW/...) in *P */
-static void path_replace(char **p, const char *oldpath, const char *newpath)
+/* path_replace - OLD (or OLD/...) becomes NEW (or NEW/...) in *P; was it below OLD? */
+static bool path_replace(char **p, const char *oldpath, const char *newpath)
 {
 	size_t ol = strlen(oldpath);
 	char *np;
 
 	if (strncmp(*p, oldpath, ol) != 0 || ((*p)[ol] != 0 && (*p)[ol] != '/'))
-		return;
-	if (asprintf(&np, "%s%s", newpath, *p + ol) < 0)
-		return;
+		return false;
+	if (asprintf(&np, "%s%s", newpath, *p + ol) < 0) {
+		log_warnx("node: out of memory renaming %s to %s", oldpath, newpath);
+		return true;
+	}
 	free(*p);
 	*p = np;
+	return true;
 }
 
 /* node_dir_rename_paths - a directory moved: fix the paths of it and all below */
@@ -578,7 +584,9 @@ void node_dir_rename_paths(struct fs *fs, const char *oldpath, const char *newpa
 	pthread_mutex_lock(&fs->table_lock);
 	for (struct node *n = fs->dirs; n; n = n->dnext) {
 		pthread_mutex_lock(&n->dir->lock);
-		path_replace(&n->dir->path, oldpath, newpath);
+		/* New paths, new hash homes: what was counted no longer holds. */
+		if (path_replace(&n->dir->path, oldpath, newpath))
+			atomic_store(&n->dir->strays, NODE_STRAYS_UNKNOWN);
 		pthread_mutex_unlock(&n->dir->lock);
 	}
 	pthread_mutex_unlock(&fs->table_lock);

@@ -154,13 +154,21 @@ void qfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_entry(req, &e);
 }
 
-/* reply_new - the common end of create, mknod, symlink, mkdir, link */
-static void reply_new(fuse_req_t req, struct fs *fs, struct node *n, struct fuse_file_info *fi)
+/*
+ * reply_new - the common end of create, mknod, symlink, mkdir, link. ST,
+ *	when not NULL, holds attributes just read from N's backing inode.
+ */
+static void reply_new(fuse_req_t req, struct fs *fs, struct node *n, const struct stat *st,
+		      struct fuse_file_info *fi)
 {
 	struct fuse_entry_param e;
-	struct stat st;
-	int err = ops_node_stat(fs, n, &st);
+	struct stat own;
+	int err = 0;
 
+	if (!st || n->dir || n->dev != st->st_dev || n->ino != st->st_ino) {
+		err = ops_node_stat(fs, n, &own);
+		st = &own;
+	}
 	if (err) {
 		node_forget(fs, n, 1);
 		if (fi)
@@ -168,7 +176,7 @@ static void reply_new(fuse_req_t req, struct fs *fs, struct node *n, struct fuse
 		ops_reply_err(req, -err);
 		return;
 	}
-	ops_entry_fill(fs, n, &st, &e);
+	ops_entry_fill(fs, n, st, &e);
 	if (fi)
 		fuse_reply_create(req, &e, fi);
 	else
@@ -179,11 +187,12 @@ static void reply_new(fuse_req_t req, struct fs *fs, struct node *n, struct fuse
  * make_placed - create a non-directory NAME in D on the first backing of its
  *	class that has room; MAKE does the backing call and returns an fd (or
  *	0 when there is none) or -errno. ENOSPC/EDQUOT go to the next shard.
+ *	*STP gets the new file's attributes.
  */
 typedef int (*make_fn)(int dirfd, const char *name, const void *arg);
 
 static int make_placed(fuse_req_t req, struct fs *fs, struct node *d, const char *name, make_fn make,
-		       const void *arg, int *fdp, struct node **out)
+		       const void *arg, int *fdp, struct node **out, struct stat *stp)
 {
 	struct placement p;
 	struct stat st;
@@ -227,8 +236,11 @@ static int make_placed(fuse_req_t req, struct fs *fs, struct node *d, const char
 			close(fd);
 		goto fail;
 	}
+	if (b != p.order[0] && atomic_load(&d->dir->strays) >= 0)
+		atomic_fetch_add(&d->dir->strays, 1);
 	if (fdp)
 		*fdp = fd;
+	*stp = st;
 	return 0;
 fail:
 	ops_trouble(fs, -err, "create", name, b);
@@ -274,6 +286,7 @@ static void new_entry(fuse_req_t req, fuse_ino_t parent, const char *name, make_
 	struct stat st;
 	unsigned slot;
 	int b, err, fd = -1;
+	bool made = false;
 
 	if (place_hidden(fs, d, name)) {
 		ops_reply_err(req, EPERM);
@@ -294,8 +307,9 @@ static void new_entry(fuse_req_t req, fuse_ino_t parent, const char *name, make_
 			}
 		}
 	} else if (err == -ENOENT) {
-		err = make_placed(req, fs, d, name, make, a, fi ? &fd : NULL, &n);
+		err = make_placed(req, fs, d, name, make, a, fi ? &fd : NULL, &n, &st);
 		name_added(fs, slot);
+		made = true;
 	}
 	name_end(fs, slot);
 	if (err) {
@@ -306,7 +320,8 @@ static void new_entry(fuse_req_t req, fuse_ino_t parent, const char *name, make_
 		fi->fh = (uint64_t)fd;
 		ops_open_cache(fs, n, fi);
 	}
-	reply_new(req, fs, n, fi);
+	/* An existing file opened here may just have been truncated: stat it again. */
+	reply_new(req, fs, n, made ? &st : NULL, fi);
 }
 
 void qfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
@@ -354,6 +369,9 @@ void qfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 		err = -EEXIST;
 	else if (err == -ENOENT)
 		err = 0;
+	/* A directory with subdirectories has its names looked for everywhere (struct dirinfo). */
+	if (!err)
+		atomic_store(&d->dir->strays, NODE_STRAYS_UNKNOWN);
 	/* Directories span every backing: make every copy, or none. */
 	for (b = 0; b < fs->layout->n && !err; b++) {
 		int pfd = node_dir_copy(fs, d, b);
@@ -383,7 +401,7 @@ void qfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 		ops_reply_err(req, -err);
 		return;
 	}
-	reply_new(req, fs, n, NULL);
+	reply_new(req, fs, n, NULL, NULL);
 }
 
 void qfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
@@ -415,6 +433,7 @@ void qfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
 	name_added(fs, slot);
 	if (!err) {
 		sync_mark(d, n->bidx);
+		place_stray(fs, d, newname, n->bidx, 1);
 		if (fstatat(pfd, newname, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			err = -errno;
 		else
@@ -426,7 +445,7 @@ void qfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
 		ops_reply_err(req, -err);
 		return;
 	}
-	reply_new(req, fs, got, NULL);
+	reply_new(req, fs, got, NULL, NULL);
 }
 
 void qfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -446,8 +465,10 @@ void qfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		err = -EISDIR;
 	if (!err && unlinkat(node_dir_fd(d, b), name, 0) < 0)
 		err = -errno;
-	if (!err)
+	if (!err) {
 		sync_mark(d, b);
+		place_stray(fs, d, name, b, -1);
+	}
 	name_end(fs, slot);
 	if (err)
 		ops_trouble(fs, -err, "unlink", name, b);
@@ -532,6 +553,7 @@ static int rename_dir(struct fs *fs, struct node *d, const char *name, struct no
 	if (place_relpath(d, name, oldrel, sizeof(oldrel)) < 0 ||
 	    place_relpath(nd, newname, newrel, sizeof(newrel)) < 0)
 		return -ENAMETOOLONG;
+	atomic_store(&nd->dir->strays, NODE_STRAYS_UNKNOWN); /* it gets a subdirectory */
 	/*
 	 * A target directory must be empty in every copy, checked first: its
 	 * files live on one backing each, so renaming copy by copy would
@@ -636,6 +658,17 @@ void qfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
 	node_renamed(fs, sst.st_dev, sst.st_ino, nd, newname);
 	if (flags & RENAME_EXCHANGE)
 		node_renamed(fs, tst.st_dev, tst.st_ino, d, name);
+	/*
+	 * Strays: an exchange leaves both names on SB, and a rename between
+	 * two links of one file does nothing at all. Otherwise NAME left SB
+	 * and NEWNAME arrived there (or replaced its old self on SB).
+	 */
+	if (!(flags & RENAME_EXCHANGE) &&
+	    !(tb >= 0 && tst.st_dev == sst.st_dev && tst.st_ino == sst.st_ino)) {
+		place_stray(fs, d, name, sb, -1);
+		if (tb != sb)
+			place_stray(fs, nd, newname, sb, 1);
+	}
 	if (tb >= 0 && tb != sb) {
 		/*
 		 * The old target lived on another backing. Remove it only now:
@@ -645,6 +678,8 @@ void qfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
 		if (unlinkat(node_dir_fd(nd, tb), newname, 0) < 0 && errno != ENOENT)
 			log_warn(errno, "rename: remove replaced %s on %s (left as a duplicate)", newname,
 				 fs->layout->b[tb].path);
+		else
+			place_stray(fs, nd, newname, tb, -1);
 		sync_mark(nd, tb);
 	}
 out:

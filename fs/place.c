@@ -33,6 +33,7 @@
 #include "log.h"
 #include "place.h"
 #include "route.h"
+#include "stats.h"
 
 #define SCAN_MAX_DEPTH 64
 
@@ -147,11 +148,98 @@ int place_locate(struct fs *fs, struct node *d, const char *name, int *bidx, str
 
 	place_route(fs, d, name, &p);
 	dir_fds_copy(fs, d, fds);
+	if (atomic_load(&d->dir->strays) == 0) {
+		/* Every name of D is on its home (see struct dirinfo): one look. */
+		int home = p.order[0];
+
+		stats_search(1);
+		if (fds[home] < 0)
+			return -ENOENT;
+		if (stat_retry(fds[home], name, st) == 0) {
+			*bidx = home;
+			return 0;
+		}
+		if (errno == ENOENT)
+			return -ENOENT;
+		/* A sick home: the full search below reports it. */
+	}
+	stats_search(0);
 	return locate_fds(fs, fds, &p, name, bidx, st);
 }
 
-/* resolve_fds - place_resolve over explicit copies; REL is the name's path */
-static int resolve_fds(struct fs *fs, const int *fds, const char *rel, const char *name, uint64_t mask)
+/* place_stray - NAME arrived in (DELTA 1) or left (-1) D's copy on backing B: count strays */
+void place_stray(struct fs *fs, struct node *d, const char *name, int b, int delta)
+{
+	struct placement p;
+
+	if (atomic_load(&d->dir->strays) < 0)
+		return;
+	place_route(fs, d, name, &p);
+	if (p.order[0] != b)
+		atomic_fetch_add(&d->dir->strays, delta);
+}
+
+/* place_census - count the strays of a directory node not yet shared (struct dirinfo) */
+long place_census(struct fs *fs, struct node *d)
+{
+	char dpath[QFS_PATH_MAX], rel[QFS_PATH_MAX];
+	long strays = 0;
+
+	if (!fs->absent_memo)
+		return NODE_STRAYS_UNKNOWN;
+	node_dir_path_copy(d, dpath, sizeof(dpath));
+	for (int b = 0; b < fs->layout->n; b++) {
+		int pfd = node_dir_fd(d, b), fd;
+		struct dirent *de;
+		DIR *dir;
+
+		if (pfd < 0)
+			continue;
+		fd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 || !(dir = fdopendir(fd))) {
+			log_warn(errno, "place_census: read %s on %s", dpath[0] ? dpath : "/",
+				 fs->layout->b[b].path);
+			if (fd >= 0)
+				close(fd);
+			return NODE_STRAYS_UNKNOWN;
+		}
+		while ((de = readdir(dir)) != NULL) {
+			struct placement p;
+			struct stat st;
+			int n;
+
+			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+			    place_hidden(fs, d, de->d_name))
+				continue;
+			/* Directories have a copy on every backing: leave such a directory to the full
+			 * search. */
+			if (de->d_type == DT_DIR ||
+			    (de->d_type == DT_UNKNOWN &&
+			     (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+			      S_ISDIR(st.st_mode)))) {
+				closedir(dir);
+				return NODE_STRAYS_UNKNOWN;
+			}
+			n = snprintf(rel, sizeof(rel), "%s%s%s", dpath, dpath[0] ? "/" : "", de->d_name);
+			if (n < 0 || (size_t)n >= sizeof(rel)) {
+				closedir(dir);
+				return NODE_STRAYS_UNKNOWN;
+			}
+			route_rel(fs, rel, &p);
+			if (p.order[0] != b)
+				strays++;
+		}
+		closedir(dir);
+	}
+	return strays;
+}
+
+/*
+ * resolve_fds - place_resolve over explicit copies; REL is the name's path.
+ *	*GONE_STRAYS counts the copies moved away from backings not their home.
+ */
+static int resolve_fds(struct fs *fs, const int *fds, const char *rel, const char *name, uint64_t mask,
+		       long *gone_strays)
 {
 	struct placement p;
 	struct stat st[QFS_MAX_BACKINGS];
@@ -191,6 +279,8 @@ static int resolve_fds(struct fs *fs, const int *fds, const char *rel, const cha
 				 fs->layout->b[b].path);
 			continue;
 		}
+		if (b != p.order[0])
+			(*gone_strays)++;
 		log_warnx("place_resolve: duplicate %s: kept the copy on %s (newest), moved the one on %s "
 			  "to %s/%s/quarantine/%s",
 			  rel, fs->layout->b[win].path, fs->layout->b[b].path, fs->layout->b[b].path,
@@ -205,10 +295,16 @@ int place_resolve(struct fs *fs, struct node *d, const char *name, uint64_t mask
 	char rel[QFS_PATH_MAX];
 	int fds[QFS_MAX_BACKINGS];
 
+	long gone = 0;
+	int win;
+
 	if (place_relpath(d, name, rel, sizeof(rel)) < 0)
 		return -ENAMETOOLONG;
 	dir_fds_copy(fs, d, fds);
-	return resolve_fds(fs, fds, rel, name, mask);
+	win = resolve_fds(fs, fds, rel, name, mask, &gone);
+	if (atomic_load(&d->dir->strays) >= 0)
+		atomic_fetch_sub(&d->dir->strays, gone);
+	return win;
 }
 
 struct scan_ent {
@@ -318,7 +414,9 @@ static int scan_dir(struct fs *fs, const char *rel, const int *fds, int depth)
 				  "left alone",
 				  child);
 		} else if (__builtin_popcountll(files) > 1) {
-			resolve_fds(fs, fds, child, ents[i].name, files);
+			long gone = 0; /* no directory node exists yet to count them */
+
+			resolve_fds(fs, fds, child, ents[i].name, files, &gone);
 		} else if (dirs) {
 			int cfds[QFS_MAX_BACKINGS];
 			struct stat tpl;

@@ -52,6 +52,21 @@ void stats_record(enum stat_op op, uint64_t started_ns)
 	atomic_fetch_add_explicit(&hist[op][b], 1, memory_order_relaxed);
 }
 
+static atomic_uint_fast64_t searches[2];
+
+/* stats_search - count one name search, home only or over the backings */
+void stats_search(int home_only)
+{
+	atomic_fetch_add_explicit(&searches[home_only ? 1 : 0], 1, memory_order_relaxed);
+}
+
+/* stats_searches - the two search counters */
+void stats_searches(uint64_t *home_only, uint64_t *all)
+{
+	*home_only = atomic_load_explicit(&searches[1], memory_order_relaxed);
+	*all = atomic_load_explicit(&searches[0], memory_order_relaxed);
+}
+
 /* stats_snapshot - a copy of one operation's counters */
 void stats_snapshot(enum stat_op op, struct stats_op_snapshot *out)
 {

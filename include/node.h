@@ -12,6 +12,7 @@
 #ifndef QFS_NODE_H
 #define QFS_NODE_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -30,7 +31,19 @@ struct dirinfo {
 	atomic_uint_fast64_t dirty;  /* bit i: copy on backing i changed since its last fsync */
 	atomic_uint_fast64_t restat; /* bit i: copy i changed since its times were last read */
 	struct timespec tmax[3];     /* latest atime, mtime, ctime of the non-primary copies (lock) */
+	/*
+	 * Names in this directory's copies that are not on their hash home
+	 * (a fallback create, a rename or link that kept the file where it
+	 * was), counted when the node is made and kept up to date by every
+	 * change, while queuefs is the only writer (fs->absent_memo). At 0 a
+	 * name missing on its home is missing everywhere: a lookup asks one
+	 * backing instead of all. Negative: not known (a directory with
+	 * subdirectories, one renamed, flush mode); every backing is asked.
+	 */
+	atomic_long strays;
 };
+
+#define NODE_STRAYS_UNKNOWN (LONG_MIN / 2)
 
 struct node {
 	struct node *next; /* hash chain */
@@ -72,6 +85,8 @@ struct fs {
 		uint64_t dir, hash;
 	} absent[1024];
 	bool absent_memo;
+	/* census - the strays of a new directory node (place_census), set by the caller */
+	long (*census)(struct fs *fs, struct node *d);
 };
 
 int node_fs_init(struct fs *fs, struct conf *c, struct layout *l);

@@ -36,6 +36,15 @@ void place_route(struct fs *fs, struct node *d, const char *name, struct placeme
 int place_locate(struct fs *fs, struct node *d, const char *name, int *bidx, struct stat *st);
 
 /*
+ * place_census - how many names in D's copies are not on their hash home,
+ *	or NODE_STRAYS_UNKNOWN (see struct dirinfo); D must not be in use yet.
+ * place_stray - NAME was just added to (DELTA 1) or removed from (-1) D's
+ *	copy on backing B: keep D's count of strays. The caller holds NAME's lock.
+ */
+long place_census(struct fs *fs, struct node *d);
+void place_stray(struct fs *fs, struct node *d, const char *name, int b, int delta);
+
+/*
  * place_resolve - NAME in D is a non-directory on every backing in MASK:
  *	keep the copy with the newest ctime (a rename onto a name on another
  *	backing that crashed before removing the old copy leaves exactly

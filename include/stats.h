@@ -64,6 +64,12 @@ void stats_record(enum stat_op op, uint64_t started_ns);
 void stats_snapshot(enum stat_op op, struct stats_op_snapshot *out);
 double stats_uptime(void);
 const char *stats_op_name(enum stat_op op);
+/*
+ * stats_search - one search for a name: answered by its hash home alone
+ *	(HOME_ONLY) or by asking the backings in turn; stats_searches reads both.
+ */
+void stats_search(int home_only);
+void stats_searches(uint64_t *home_only, uint64_t *all);
 /* stats_percentile - upper bound in microseconds of the P-th percentile (0 if no samples) */
 uint64_t stats_percentile(const struct stats_op_snapshot *s, double p);
 

@@ -26,6 +26,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "ctl.h"
 #include "mnt.h"
 
 static struct mnt route_m, seed_m, excl_m;
@@ -95,6 +96,17 @@ static void place_touch(const char *name)
 	int fd = open(name, O_CREAT | O_EXCL | O_WRONLY, 0600);
 
 	ck_assert_msg(fd >= 0, "create %s: %s", name, strerror(errno));
+	close(fd);
+}
+
+/* place_forget - make the kernel forget every unused dentry and inode (cwd leaves the mount) */
+static void place_forget(void)
+{
+	int fd;
+
+	MNT_OK(chdir("/"));
+	fd = MNT_OK(open("/proc/sys/vm/drop_caches", O_WRONLY));
+	ck_assert_int_eq(write(fd, "2", 1), 1);
 	close(fd);
 }
 
@@ -293,7 +305,8 @@ END_TEST
  * excl_other_shard - a name PREFIX<n>SUFFIX whose file would land on a
  * control shard other than NOT (found by creating and unlinking probes).
  */
-static void excl_other_shard(const char *dir, const char *prefix, int not, char *out, size_t len)
+static void excl_other_shard(const struct mnt *m, const char *dir, const char *prefix, int not, char *out,
+			     size_t len)
 {
 	char rel[128];
 	int i, b;
@@ -301,7 +314,7 @@ static void excl_other_shard(const char *dir, const char *prefix, int not, char 
 	for (i = 0; i < 200; i++) {
 		mnt_fmt(out, len, "%sP%03d", prefix, i);
 		place_touch(out);
-		b = place_one(&excl_m, mnt_fmt(rel, sizeof(rel), "%s/%s", dir, out));
+		b = place_one(m, mnt_fmt(rel, sizeof(rel), "%s/%s", dir, out));
 		MNT_OK(unlink(out));
 		if (b != not )
 			return;
@@ -320,7 +333,7 @@ START_TEST(test_excl_rename_cross_shard)
 	MNT_OK(chdir("xr"));
 	MNT_OK(mnt_put("qfXA", "AAA", 0600));
 	a = place_one(&excl_m, "xr/qfXA");
-	excl_other_shard("xr", "qfXB", a, b_name, sizeof(b_name));
+	excl_other_shard(&excl_m, "xr", "qfXB", a, b_name, sizeof(b_name));
 	MNT_OK(mnt_put(b_name, "BBB", 0600));
 	b = place_one(&excl_m, mnt_fmt(rel, sizeof(rel), "xr/%s", b_name));
 	ck_assert_msg(a != b, "qfXA and %s on the same shard %s", b_name, mnt_back_name[a]);
@@ -356,7 +369,7 @@ START_TEST(test_excl_off_home)
 	MNT_OK(chdir("oh"));
 	MNT_OK(mnt_put("tfOA", "offhome", 0600));
 	a = place_one(&excl_m, "oh/tfOA");
-	excl_other_shard("oh", "qfOB", a, name, sizeof(name));
+	excl_other_shard(&excl_m, "oh", "qfOB", a, name, sizeof(name));
 	MNT_OK(rename("tfOA", name)); /* now NAME lives off its hash home */
 	mnt_fmt(rel, sizeof(rel), "oh/%s", name);
 	ck_assert_msg(place_one(&excl_m, rel) == a, "%s moved off %s", rel, mnt_back_name[a]);
@@ -376,6 +389,166 @@ START_TEST(test_excl_off_home)
 	MNT_OK(unlink(name));
 	ck_assert_int_eq(mnt_where(&excl_m, rel, NULL), 0);
 	MNT_ERR(stat(name, &st), ENOENT);
+}
+END_TEST
+
+/*
+ * strays: queuefs counts, per directory, the names that are not on their
+ * hash home; while there are none, a name missing on its home is missing
+ * (one backing asked, not all). Every way a name leaves its home is made
+ * here - a rename to an id hashed elsewhere, a link, a df renamed to a
+ * control name - and each must stay visible to lookups that reach the
+ * daemon (zero kernel timeouts), also after the kernel forgot the
+ * directory and queuefs counted it afresh. The daemon's search counters
+ * (status json) show when it asked one backing and when all.
+ */
+static struct mnt stray_m;
+static char stray_ctl[PATH_MAX];
+
+static const char stray_conf[] = "preset = sendmail\n"
+				 "ctl_dir = {B}/ctl\n"
+				 "[class control]\n"
+				 "shards = {B}/c1 {B}/c2 {B}/c3\n"
+				 "[class data]\n"
+				 "shards = {B}/d1\n"
+				 "[class transcript]\n"
+				 "shards = {B}/x1\n";
+
+static void stray_up(void)
+{
+	mnt_fixture_up(&stray_m, "stray", stray_conf, "entry_timeout=0,attr_timeout=0,negative_timeout=0");
+	mnt_fmt(stray_ctl, sizeof(stray_ctl), "%s/ctl", stray_m.root);
+}
+
+static void stray_down(void)
+{
+	mnt_fixture_down(&stray_m);
+}
+
+/* stray_searches - the daemon's counters of name searches: home only, every backing */
+static void stray_searches(unsigned long long *home, unsigned long long *all)
+{
+	char out[16384];
+	const char *p;
+	FILE *f = fmemopen(out, sizeof(out), "w");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(ctl_request(stray_ctl, stray_m.dir, "status json", f), 0);
+	fclose(f);
+	out[sizeof(out) - 1] = 0;
+	p = strstr(out, "\"searches\":");
+	ck_assert_msg(p && sscanf(p, "\"searches\":{\"home_only\":%llu,\"every_backing\":%llu", home, all) ==
+				      2,
+		      "status json has no search counters: %.300s", out);
+}
+
+/* stray_stat - stat NAME: how many searches asked one backing (*HOME) or all (*ALL) */
+static int stray_stat(const char *name, int *home, int *all)
+{
+	unsigned long long h0, a0, h1, a1;
+	struct stat st;
+	int r, e;
+
+	stray_searches(&h0, &a0);
+	r = stat(name, &st);
+	e = errno;
+	stray_searches(&h1, &a1);
+	errno = e;
+	*home = (int)(h1 - h0);
+	*all = (int)(a1 - a0);
+	return r;
+}
+
+/* stray_visible - every name in NAMES is found, and O_EXCL refuses it */
+static void stray_visible(const char *const *names, int n)
+{
+	int home, all;
+
+	for (int i = 0; i < n; i++) {
+		ck_assert_msg(stray_stat(names[i], &home, &all) == 0, "%s: %s", names[i], strerror(errno));
+		MNT_ERR(open(names[i], O_CREAT | O_EXCL | O_WRONLY, 0600), EEXIST);
+	}
+}
+
+/* stray_settled - MISS is missing, and asks its home alone again (no strays left) */
+static void stray_settled(const char *miss)
+{
+	int home, all;
+
+	ck_assert_int_eq(stray_stat(miss, &home, &all), -1);
+	ck_assert_msg(home >= 1 && all == 0, "%s: %d home-only, %d full searches, want home only", miss, home,
+		      all);
+}
+
+/* stray_counted - a miss asks every backing: strays are known to exist */
+static void stray_counted(const char *miss)
+{
+	int home, all;
+
+	ck_assert_int_eq(stray_stat(miss, &home, &all), -1);
+	ck_assert_msg(all >= 1, "%s: %d home-only, %d full searches, want a full search", miss, home, all);
+}
+
+START_TEST(test_strays)
+{
+	char dir[PATH_MAX], xname[64], yname[64], rel[128];
+	const char *names[3];
+	int a;
+
+	MNT_REQUIRE(&stray_m);
+	mnt_enter(&stray_m, NULL);
+	MNT_OK(mkdir("s", 0755));
+	MNT_OK(chdir("s"));
+	MNT_OK(mnt_put("qfS00", "zero", 0600));
+	MNT_OK(mnt_put("qfS01", "one", 0600));
+	MNT_OK(mnt_put("dfS02", "two", 0600));
+	stray_settled("qfMISS1");
+
+	/* Each kind alone: the stray is found while it lives, and the count returns to zero. */
+	a = place_one(&stray_m, "s/qfS00");
+	excl_other_shard(&stray_m, "s", "qfX", a, xname, sizeof(xname));
+	MNT_OK(rename("qfS00", xname));
+	ck_assert_int_eq(place_one(&stray_m, mnt_fmt(rel, sizeof(rel), "s/%s", xname)), a);
+	names[0] = xname;
+	stray_visible(names, 1);
+	stray_counted("qfMISS2");
+	MNT_OK(rename(xname, "qfS00"));
+	stray_settled("qfMISS3");
+
+	a = place_one(&stray_m, "s/qfS01");
+	excl_other_shard(&stray_m, "s", "qfY", a, yname, sizeof(yname));
+	MNT_OK(link("qfS01", yname));
+	names[0] = yname;
+	stray_visible(names, 1);
+	stray_counted("qfMISS4");
+	MNT_OK(unlink(yname));
+	stray_settled("qfMISS5");
+
+	MNT_OK(rename("dfS02", "qfS02"));
+	ck_assert_int_eq(place_one(&stray_m, "s/qfS02"), MNT_D1);
+	names[0] = "qfS02";
+	stray_visible(names, 1);
+	stray_counted("qfMISS6");
+	MNT_OK(rename("qfS02", "dfS02"));
+	stray_settled("qfMISS7");
+
+	/* All three, then the kernel forgets the directory: queuefs counts it afresh. */
+	MNT_OK(rename("qfS00", xname));
+	MNT_OK(link("qfS01", yname));
+	MNT_OK(rename("dfS02", "qfS02"));
+	place_forget();
+	mnt_fmt(dir, sizeof(dir), "%s/s", stray_m.dir);
+	MNT_OK(chdir(dir));
+	names[0] = xname, names[1] = yname, names[2] = "qfS02";
+	stray_visible(names, 3);
+	MNT_CONTENT(xname, "zero");
+	MNT_CONTENT(yname, "one");
+	MNT_CONTENT("qfS02", "two");
+	MNT_OK(unlink(xname));
+	MNT_OK(unlink(yname));
+	MNT_OK(unlink("qfS02"));
+	stray_settled("qfMISS8");
+	MNT_CONTENT("qfS01", "one");
 }
 END_TEST
 
@@ -458,6 +631,17 @@ START_TEST(test_floor_fallback)
 	ck_assert_msg(per[MNT_C1] + per[MNT_C2] + per[MNT_C3] == nfiles,
 		      "control shards hold %d files, want %d", per[MNT_C1] + per[MNT_C2] + per[MNT_C3],
 		      nfiles);
+
+	/* Files that fell back live off their hash home: found once the kernel forgot them too. */
+	place_forget();
+	mnt_enter(&floor_m, NULL);
+	for (int i = 0; i < nfiles; i++) {
+		struct stat st;
+
+		snprintf(name, sizeof(name), "qfFLOOR%05d", i);
+		ck_assert_msg(stat(name, &st) == 0 && st.st_size == (off_t)sizeof(block),
+			      "%s after drop_caches: %s", name, strerror(errno));
+	}
 }
 END_TEST
 
@@ -484,6 +668,12 @@ Suite *place_suite(void)
 	tcase_add_test(tc, test_excl_race);
 	tcase_add_test(tc, test_excl_rename_cross_shard);
 	tcase_add_test(tc, test_excl_off_home);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("strays");
+	tcase_add_unchecked_fixture(tc, stray_up, stray_down);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_strays);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("floor");
