@@ -20,6 +20,11 @@
 #	foreground (-bD) without periodic queue runs: the test runs the queue
 #	itself with -qf. Steps: see lib.sh.
 #
+#	Sourced by another script (test/gluster/mta.sh, test/bench/smtp),
+#	it only defines the hooks; SM_QUEUE_DIR, when set, is the
+#	QueueDirectory instead of $MNT (e.g. a multi-queue "$MNT/q.*"),
+#	and SM_LISTEN the daemon's listen queue (sendmail's default: 10).
+#
 # DIAGNOSTICS
 #	Prints one PASS/FAIL line per test and "N passed, N failed" last;
 #	exits 0 only when every test passed.
@@ -65,7 +70,7 @@ mta_prepare() {
 		VERSIONID(\`queuefs e2e')dnl
 		OSTYPE(\`debian')dnl
 		define(\`confDOMAIN_NAME', \`mta.e2e.test')dnl
-		define(\`QUEUE_DIR', \`$MNT')dnl
+		define(\`QUEUE_DIR', \`${SM_QUEUE_DIR:-$MNT}')dnl
 		define(\`confQUEUE_FILE_MODE', \`0600')dnl
 		define(\`confDF_BUFFER_SIZE', \`0')dnl
 		define(\`confXF_BUFFER_SIZE', \`0')dnl
@@ -89,7 +94,7 @@ mta_prepare() {
 		FEATURE(\`nocanonify')dnl
 		FEATURE(\`accept_unresolvable_domains')dnl
 		FEATURE(\`no_default_msa')dnl
-		DAEMON_OPTIONS(\`Family=inet, Name=MTA-e2e, Port=$MTA_PORT, Addr=127.0.0.1')dnl
+		DAEMON_OPTIONS(\`Family=inet, Name=MTA-e2e, Port=$MTA_PORT, Addr=127.0.0.1${SM_LISTEN:+, Listen=$SM_LISTEN}')dnl
 		MAILER(\`local')dnl
 		MAILER(\`smtp')dnl
 	EOF
