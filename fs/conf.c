@@ -149,6 +149,7 @@ enum {
 	CK_ENTRY_TIMEOUT,
 	CK_ATTR_TIMEOUT,
 	CK_NEGATIVE_TIMEOUT,
+	CK_CHOICES,
 	CK_COUNT
 };
 
@@ -182,6 +183,7 @@ static const struct conf_key conf_class_keys[CK_COUNT] = {
 	[CK_ENTRY_TIMEOUT] = CLASS_RANGE("entry_timeout", CONF_DOUBLE, 0, 86400, entry_timeout),
 	[CK_ATTR_TIMEOUT] = CLASS_RANGE("attr_timeout", CONF_DOUBLE, 0, 86400, attr_timeout),
 	[CK_NEGATIVE_TIMEOUT] = CLASS_RANGE("negative_timeout", CONF_DOUBLE, 0, 86400, negative_timeout),
+	[CK_CHOICES] = CLASS_RANGE("choices", CONF_UINT, 1, QFS_MAX_SHARDS, choices),
 };
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))

@@ -98,7 +98,7 @@ static void count_tree(struct fs *fs, int b, int pathfd, char *rel, size_t rlen,
 		} else {
 			sc->files++;
 			sc->bytes += (unsigned long long)st.st_size;
-			if (place_home(fs, rel) != b)
+			if (!place_is_home(fs, rel, b))
 				sc->offhome++;
 		}
 		rel[n] = 0;

@@ -199,6 +199,7 @@ static int make_placed(fuse_req_t req, struct fs *fs, struct node *d, const char
 	int err = -ENOSPC, b = -1, fd = -1;
 
 	place_route(fs, d, name, &p);
+	place_pick(fs, &p);
 	/* First pass: shards above their free-space floor; second: any shard. */
 	for (int pass = 0; pass < 2 && fd < 0; pass++) {
 		for (int i = 0; i < p.n; i++) {
@@ -236,7 +237,7 @@ static int make_placed(fuse_req_t req, struct fs *fs, struct node *d, const char
 			close(fd);
 		goto fail;
 	}
-	if (b != p.order[0] && atomic_load(&d->dir->strays) >= 0)
+	if (!place_at_home(&p, b) && atomic_load(&d->dir->strays) >= 0)
 		atomic_fetch_add(&d->dir->strays, 1);
 	if (fdp)
 		*fdp = fd;

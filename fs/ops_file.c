@@ -215,15 +215,17 @@ void qfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 void qfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
-	int r;
+	struct backing *b = &fs->layout->b[node_get(fs, ino)->bidx];
+	int r, err;
 
+	/* New files go where fewer fsyncs are waiting (place_pick). */
+	atomic_fetch_add_explicit(&b->busy, 1, memory_order_relaxed);
 	r = datasync ? fdatasync((int)fi->fh) : fsync((int)fi->fh);
-	if (r < 0) {
-		ops_trouble(fs, errno, "fsync", "file", node_get(fs, ino)->bidx);
-		ops_reply_err(req, errno);
-		return;
-	}
-	ops_reply_err(req, 0);
+	err = r < 0 ? errno : 0;
+	atomic_fetch_sub_explicit(&b->busy, 1, memory_order_relaxed);
+	if (err)
+		ops_trouble(fs, err, "fsync", "file", node_get(fs, ino)->bidx);
+	ops_reply_err(req, err);
 }
 
 void qfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)

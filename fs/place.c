@@ -67,15 +67,29 @@ static void route_rel(struct fs *fs, const char *rel, struct placement *p)
 	route_order(l->cls_shard_id[r.cls], p->n, r.key, r.keylen, r.pin, order);
 	for (int i = 0; i < p->n; i++)
 		p->order[i] = l->cls_backing[r.cls][order[i]];
+	p->home_n = route_choices(&fs->conf->classes[r.cls], r.pin, p->n);
 }
 
-/* place_home - the hash home (backing index) of a relative path */
-int place_home(struct fs *fs, const char *rel)
+/* place_is_home - is B one of the homes of REL? */
+int place_is_home(struct fs *fs, const char *rel, int b)
 {
 	struct placement p;
 
 	route_rel(fs, rel, &p);
-	return p.order[0];
+	return place_at_home(&p, b);
+}
+
+/* place_pick - the least busy home first */
+void place_pick(struct fs *fs, struct placement *p)
+{
+	int load[QFS_MAX_SHARDS], best, b;
+
+	for (int i = 0; i < p->home_n; i++)
+		load[i] = atomic_load_explicit(&fs->layout->b[p->order[i]].busy, memory_order_relaxed);
+	best = route_least(load, p->home_n);
+	b = p->order[best];
+	memmove(&p->order[1], &p->order[0], sizeof(p->order[0]) * (size_t)best);
+	p->order[0] = b;
 }
 
 /* place_route - the backings NAME in D may be created on, best first */
@@ -149,17 +163,22 @@ int place_locate(struct fs *fs, struct node *d, const char *name, int *bidx, str
 	place_route(fs, d, name, &p);
 	dir_fds_copy(fs, d, fds);
 	if (atomic_load(&d->dir->strays) == 0) {
-		/* Every name of D is on its home (see struct dirinfo): one look. */
-		int home = p.order[0];
+		/* Every name of D is on one of its homes (see struct dirinfo): look there only. */
+		int sick = 0;
 
 		stats_search(1);
-		if (fds[home] < 0)
-			return -ENOENT;
-		if (stat_retry(fds[home], name, st) == 0) {
-			*bidx = home;
-			return 0;
+		for (int i = 0; i < p.home_n; i++) {
+			int b = p.order[i];
+
+			if (fds[b] < 0)
+				continue;
+			if (stat_retry(fds[b], name, st) == 0) {
+				*bidx = b;
+				return 0;
+			}
+			sick |= errno != ENOENT;
 		}
-		if (errno == ENOENT)
+		if (!sick)
 			return -ENOENT;
 		/* A sick home: the full search below reports it. */
 	}
@@ -175,7 +194,7 @@ void place_stray(struct fs *fs, struct node *d, const char *name, int b, int del
 	if (atomic_load(&d->dir->strays) < 0)
 		return;
 	place_route(fs, d, name, &p);
-	if (p.order[0] != b)
+	if (!place_at_home(&p, b))
 		atomic_fetch_add(&d->dir->strays, delta);
 }
 
@@ -226,7 +245,7 @@ long place_census(struct fs *fs, struct node *d)
 				return NODE_STRAYS_UNKNOWN;
 			}
 			route_rel(fs, rel, &p);
-			if (p.order[0] != b)
+			if (!place_at_home(&p, b))
 				strays++;
 		}
 		closedir(dir);
@@ -279,7 +298,7 @@ static int resolve_fds(struct fs *fs, const int *fds, const char *rel, const cha
 				 fs->layout->b[b].path);
 			continue;
 		}
-		if (b != p.order[0])
+		if (!place_at_home(&p, b))
 			(*gone_strays)++;
 		log_warnx("place_resolve: duplicate %s: kept the copy on %s (newest), moved the one on %s "
 			  "to %s/%s/quarantine/%s",

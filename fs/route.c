@@ -185,6 +185,27 @@ void route_order(const uint32_t *shard_ids, int n, const char *key, size_t keyle
 	}
 }
 
+/* route_choices - the size of a name's home set */
+int route_choices(const struct qclass *cl, int pin, int n)
+{
+	int k = cl->choices ? (int)cl->choices : CONF_CHOICES_DEFAULT;
+
+	if (pin >= 0)
+		return 1;
+	return k < n ? k : n;
+}
+
+/* route_least - the least loaded of K candidates, the earlier on a tie */
+int route_least(const int *load, int k)
+{
+	int best = 0;
+
+	for (int i = 1; i < k; i++)
+		if (load[i] < load[best])
+			best = i;
+	return best;
+}
+
 /* route_home - the first shard of route_order, without ranking the rest */
 int route_home(const uint32_t *shard_ids, int n, const char *key, size_t keylen, int pin)
 {

@@ -133,6 +133,14 @@ void sync_stop(void)
 	nworkers = 0;
 }
 
+/* busy_add - DELTA directory fsyncs on every backing in MASK (place_pick reads them) */
+static void busy_add(struct fs *fs, uint64_t mask, int delta)
+{
+	for (int b = 0; b < fs->layout->n; b++)
+		if (mask & (UINT64_C(1) << b))
+			atomic_fetch_add_explicit(&fs->layout->b[b].busy, delta, memory_order_relaxed);
+}
+
 /* sync_dir - make every dirty copy of D durable */
 int sync_dir(struct fs *fs, struct node *d, int datasync)
 {
@@ -143,6 +151,7 @@ int sync_dir(struct fs *fs, struct node *d, int datasync)
 
 	if (!mask)
 		return 0;
+	busy_add(fs, mask, 1);
 	pthread_mutex_init(&batch.lock, NULL);
 	pthread_cond_init(&batch.done, NULL);
 	for (int b = 0; b < fs->layout->n; b++) {
@@ -204,5 +213,6 @@ int sync_dir(struct fs *fs, struct node *d, int datasync)
 	}
 	pthread_cond_destroy(&batch.done);
 	pthread_mutex_destroy(&batch.lock);
+	busy_add(fs, mask, -1);
 	return err;
 }

@@ -34,6 +34,7 @@ struct backing {
 	dev_t dev;
 	uint64_t min_free_bytes;
 	uint64_t min_free_inodes;
+	atomic_int busy;	 /* fsyncs and directory fsyncs running on it now */
 	atomic_int health;	 /* backing_health's last answer */
 	atomic_long health_when; /* ... and when (CLOCK_MONOTONIC_COARSE seconds) */
 };

@@ -58,7 +58,10 @@ struct qclass {
 	double entry_timeout;	  /* -1: the global value */
 	double attr_timeout;
 	double negative_timeout;
+	unsigned choices; /* "choices = K": a new file goes to the least busy of its first K shards; 0: 2 */
 };
+
+#define CONF_CHOICES_DEFAULT 2
 
 enum { CONF_COHERENCE_LOCAL = 1, CONF_COHERENCE_FLUSH = 2 };
 enum { CONF_ROLE_INDEX = 1, CONF_ROLE_STORAGE = 2 };

@@ -16,14 +16,31 @@
 struct placement {
 	int cls;
 	int n;			   /* backings of the class */
+	int home_n;		   /* ORDER[0..home_n-1] are the name's home (route_choices) */
 	int order[QFS_MAX_SHARDS]; /* backing indices, preferred first */
 };
+
+/* place_at_home - is backing B one of P's homes? */
+static inline int place_at_home(const struct placement *p, int b)
+{
+	for (int i = 0; i < p->home_n; i++)
+		if (p->order[i] == b)
+			return 1;
+	return 0;
+}
+
+/*
+ * place_pick - for a new file: the least busy of P's homes moves to the
+ *	front (ties keep the rendezvous order), so that fsyncs spread over
+ *	the disks instead of queueing where the hash happened to send them.
+ */
+void place_pick(struct fs *fs, struct placement *p);
 
 /* place_relpath - "DIRPATH/NAME" (or NAME in the root) into BUF; -ENAMETOOLONG */
 int place_relpath(struct node *d, const char *name, char *buf, size_t len);
 
-/* place_home - the hash home (backing index) of a path relative to the mount root */
-int place_home(struct fs *fs, const char *rel);
+/* place_is_home - is backing B a home of the path REL (relative to the mount root)? */
+int place_is_home(struct fs *fs, const char *rel, int b);
 
 /* place_route - the backings NAME in D may be created on, best first */
 void place_route(struct fs *fs, struct node *d, const char *name, struct placement *p);

@@ -41,6 +41,16 @@ uint64_t route_score(const char *key, size_t keylen, uint32_t shard_id);
  */
 void route_order(const uint32_t *shard_ids, int n, const char *key, size_t keylen, int pin, int *order);
 
+/*
+ * route_choices - how many shards at the front of the order are a name's
+ *	home: a new file goes to the least busy of them, and a file on any of
+ *	them is in place. One for a pinned name; at most N.
+ */
+int route_choices(const struct qclass *cl, int pin, int n);
+
+/* route_least - index of the smallest of LOAD[0..k-1], ties to the lower index */
+int route_least(const int *load, int k);
+
 /* route_home - ORDER[0] alone, without sorting the rest */
 int route_home(const uint32_t *shard_ids, int n, const char *key, size_t keylen, int pin);
 

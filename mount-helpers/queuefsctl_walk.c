@@ -95,8 +95,11 @@ static int walk_read(int pathfd, int b, bool root, struct walk_ent **ents, size_
 	return de ? -ENOMEM : 0;
 }
 
-/* walk_order - backing indices of REL's class, hash home first; their count */
-static int walk_order(struct ctl *x, const char *rel, int *order)
+/*
+ * walk_order - backing indices of REL's class, hash home first; their
+ *	count. *HOME_N: how many of them are homes (route_choices).
+ */
+static int walk_order(struct ctl *x, const char *rel, int *order, int *home_n)
 {
 	const struct layout *l = &x->layout;
 	int shard[QFS_MAX_SHARDS], n;
@@ -107,6 +110,7 @@ static int walk_order(struct ctl *x, const char *rel, int *order)
 	route_order(l->cls_shard_id[r.cls], n, r.key, r.keylen, r.pin, shard);
 	for (int i = 0; i < n; i++)
 		order[i] = l->cls_backing[r.cls][shard[i]];
+	*home_n = route_choices(&x->conf.classes[r.cls], r.pin, n);
 	return n;
 }
 
@@ -187,7 +191,7 @@ static void walk_file(struct ctl *x, const char *rel, const char *name, const in
 {
 	struct stat st[CTL_MAX_B];
 	int copies[CTL_MAX_B], rank[CTL_MAX_B], order[QFS_MAX_SHARDS];
-	int nc = 0, n, b, t = -1;
+	int nc = 0, n, home_n, b, t = -1;
 	char why[256];
 
 	for (int i = 0; i < x->nb; i++) {
@@ -197,7 +201,7 @@ static void walk_file(struct ctl *x, const char *rel, const char *name, const in
 	}
 	if (nc == 0)
 		return;
-	n = walk_order(x, rel, order);
+	n = walk_order(x, rel, order, &home_n);
 	for (int i = 0; i < n; i++)
 		rank[order[i]] = i;
 	b = nc > 1 ? walk_dup(x, rel, name, fds, copies, nc, st, rank) : copies[0];
@@ -219,6 +223,14 @@ static void walk_file(struct ctl *x, const char *rel, const char *name, const in
 			t = order[i];
 	if (t < 0 || t == b)
 		return;
+	/*
+	 * A file on another of its homes is where the daemon may have put it
+	 * (the least busy home). Rebalance still moves it to its first
+	 * choice: that is what spreads a queue over a shard just added.
+	 */
+	for (int i = 0; i < home_n && x->mode != CTL_REBALANCE; i++)
+		if (order[i] == b)
+			return;
 	ctl_finding(x, "%s %s: on %s, its home is %s", b >= x->layout.n ? "retired" : "off-home", rel,
 		    x->path[b], x->path[t]);
 	if (x->mode == CTL_CHECK)

@@ -405,10 +405,12 @@ END_TEST
 static struct mnt stray_m;
 static char stray_ctl[PATH_MAX];
 
+/* One home per name (choices = 1): a name another shard's probe found is off home. */
 static const char stray_conf[] = "preset = sendmail\n"
 				 "ctl_dir = {B}/ctl\n"
 				 "[class control]\n"
 				 "shards = {B}/c1 {B}/c2 {B}/c3\n"
+				 "choices = 1\n"
 				 "[class data]\n"
 				 "shards = {B}/d1\n"
 				 "[class transcript]\n"

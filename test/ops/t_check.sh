@@ -25,6 +25,8 @@ C=$QUEUEFSCTL
 layout k
 M=$L/mnt
 CONF=$L/queues.conf
+# one home per control file, so that any other shard is "off home" for the planted file
+sed -i 's/^\[class control\]$/&\nchoices = 1/' "$CONF"
 
 start_fg "$CONF" "$M" || { fail "mount" "$(cat "$OPS_WORK/daemon.err")"; ops_done; }
 mkdir -p "$M/emptyd" "$M/q1/qf" "$M/q1/df"

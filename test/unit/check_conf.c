@@ -180,7 +180,8 @@ START_TEST(test_globals)
 		    "pin = tfA* 1\n"
 		    "volatile = yes\n"
 		    "min_free = 1G\n"
-		    "min_free_inodes = 1000\n");
+		    "min_free_inodes = 1000\n"
+		    "choices = 3\n");
 	ck_assert_msg(c.entry_timeout == 1.5, "entry_timeout: got %g, want 1.5", c.entry_timeout);
 	ck_assert_msg(c.attr_timeout == 0, "attr_timeout: got %g, want 0", c.attr_timeout);
 	ck_assert_msg(c.negative_timeout == 86400, "negative_timeout: got %g, want 86400",
@@ -199,6 +200,7 @@ START_TEST(test_globals)
 	cl = &c.classes[0];
 	ck_assert_msg(strcmp(cl->name, "control") == 0, "name: got %s, want control", cl->name);
 	ck_assert_msg(cl->line == 12, "line: got %d, want 12", cl->line);
+	ck_assert_msg(cl->choices == 3, "choices: got %u, want 3", cl->choices);
 	ck_assert_msg(cl->nshards == 3, "shards: got %d, want 3", cl->nshards);
 	ck_assert_msg(strcmp(cl->shards[0], "/q/1") == 0, "shard 0: got %s, want /q/1", cl->shards[0]);
 	ck_assert_msg(strcmp(cl->shards[2], "/q/3") == 0, "shard 2: got %s, want /q/3", cl->shards[2]);
@@ -351,6 +353,8 @@ static const struct {
 	{ "too large", "entry_timeout = 86401\n" ONE, "1: entry_timeout must be between 0 and 86400\n" },
 	{ "negative", "negative_timeout = -1\n" ONE, "1: negative_timeout must be between 0 and 86400\n" },
 	{ "threads 0", "max_threads = 0\n" ONE, "1: max_threads must be between 1 and 1024\n" },
+	{ "choices 0", ONE "choices = 0\n", "3: choices must be between 1 and 64\n" },
+	{ "choices junk", ONE "choices = two\n", "3: bad number 'two' for choices\n" },
 	{ "threads junk", "max_threads = 1x\n" ONE, "1: bad number '1x' for max_threads\n" },
 	{ "threads huge", "max_threads = 99999999999999999999999\n" ONE,
 	  "1: bad number '99999999999999999999999' for max_threads\n" },

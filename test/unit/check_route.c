@@ -461,6 +461,41 @@ START_TEST(test_order_ties)
 }
 END_TEST
 
+/* test_choices - the home set: 2 by default, as configured, never more than the shards, 1 when pinned */
+START_TEST(test_choices)
+{
+	struct qclass cl;
+
+	memset(&cl, 0, sizeof(cl));
+	ck_assert_int_eq(route_choices(&cl, -1, 6), 2);
+	ck_assert_int_eq(route_choices(&cl, -1, 1), 1);
+	ck_assert_int_eq(route_choices(&cl, 2, 6), 1);
+	cl.choices = 1;
+	ck_assert_int_eq(route_choices(&cl, -1, 6), 1);
+	cl.choices = 4;
+	ck_assert_int_eq(route_choices(&cl, -1, 6), 4);
+	ck_assert_int_eq(route_choices(&cl, -1, 3), 3);
+	ck_assert_int_eq(route_choices(&cl, 0, 3), 1);
+}
+END_TEST
+
+/* test_least - the least loaded candidate, the earlier one on a tie */
+START_TEST(test_least)
+{
+	static const struct {
+		int load[4], k, want;
+	} cases[] = {
+		{ { 0, 0, 0, 0 }, 4, 0 }, { { 3, 1, 2, 0 }, 4, 3 }, { { 3, 1, 2, 0 }, 3, 1 },
+		{ { 2, 1, 1, 5 }, 4, 1 }, { { 7, 0, 0, 0 }, 1, 0 },
+	};
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
+		ck_assert_msg(route_least(cases[c].load, cases[c].k) == cases[c].want,
+			      "case %zu: got %d, want %d", c, route_least(cases[c].load, cases[c].k),
+			      cases[c].want);
+}
+END_TEST
+
 #define NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 /* route_suite - all of the above */
@@ -477,6 +512,8 @@ Suite *route_suite(void)
 	tcase_add_loop_test(tc, test_message_key, 0, NELEM(message_cases));
 	tcase_add_loop_test(tc, test_order, 0, NELEM(order_cases));
 	tcase_add_test(tc, test_order_ties);
+	tcase_add_test(tc, test_choices);
+	tcase_add_test(tc, test_least);
 	suite_add_tcase(s, tc);
 	return s;
 }
