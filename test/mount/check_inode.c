@@ -9,6 +9,8 @@
  *	comparison. owner: files and directories made by uid 65534 under
  *	umask 027 belong to it with the right modes, in the mount and in the
  *	backings; default_permissions keeps it out of root's directories.
+ *	With allow_other = no the kernel lets no other user in at all, and
+ *	the mount then goes without default_permissions.
  *
  * DIAGNOSTICS
  *	Failures print inode numbers in hex, where the backing id shows.
@@ -296,6 +298,68 @@ START_TEST(test_own_nobody)
 }
 END_TEST
 
+/* mount_opts - the options /proc/self/mounts shows for DIR */
+static void mount_opts(const char *dir, char *out, size_t len)
+{
+	char line[4096], mp[PATH_MAX], opts[2048];
+	FILE *f = fopen("/proc/self/mounts", "r");
+
+	ck_assert_ptr_nonnull(f);
+	out[0] = 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*s %4095s %*s %2047s", mp, opts) == 2 && strcmp(mp, dir) == 0)
+			snprintf(out, len, "%s", opts);
+	fclose(f);
+	ck_assert_msg(out[0], "%s is not in /proc/self/mounts", dir);
+}
+
+/* stat_nobody - stat PATH as uid/gid 65534 */
+static int stat_nobody(int me, void *arg, char *err, size_t len)
+{
+	struct stat st;
+
+	(void)me;
+	if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+		return mnt_fail(err, len, "drop to 65534");
+	errno = 0;
+	if (stat(arg, &st) == 0 || errno != EACCES) {
+		mnt_fmt(err, len, "stat %s as 65534: got %s, want EACCES", (const char *)arg,
+			errno ? strerror(errno) : "success");
+		return -1;
+	}
+	return 0;
+}
+
+START_TEST(test_own_root_only)
+{
+	char opts[2048], err[1024], p[PATH_MAX];
+	struct mnt m;
+
+	mount_opts(own_m.dir, opts, sizeof(opts));
+	ck_assert_msg(strstr(opts, "default_permissions") && strstr(opts, "allow_other"),
+		      "default mount options: %s", opts);
+
+	ck_assert_int_eq(mnt_layout(&m, "rootonly", "allow_other = no\npreset = sendmail\n[class control]\n"
+						       "shards = {B}/c1 {B}/c2 {B}/c3\n[class data]\nshards = {B}/d1\n"
+						       "[class transcript]\nshards = {B}/x1\n"),
+			 0);
+	ck_assert_msg(mnt_start(&m, NULL) == 0, "mount: %s", m.why);
+	mount_opts(m.dir, opts, sizeof(opts));
+	if (strstr(opts, "default_permissions") || strstr(opts, "allow_other")) {
+		mnt_stop(&m);
+		ck_abort_msg("allow_other = no: mount options %s, want neither default_permissions nor allow_other",
+			     opts);
+	}
+	MNT_OK(mnt_put(mnt_fmt(p, sizeof(p), "%s/tfRO", m.dir), "root", 0600));
+	if (mnt_workers(1, stat_nobody, p, err, sizeof(err)) != 0) {
+		mnt_stop(&m);
+		ck_abort_msg("%s", err);
+	}
+	MNT_CONTENT(p, "root");
+	ck_assert_int_eq(mnt_stop(&m), 0);
+}
+END_TEST
+
 Suite *inode_suite(void)
 {
 	Suite *s = suite_create("inode");
@@ -313,6 +377,7 @@ Suite *inode_suite(void)
 	tcase_add_unchecked_fixture(tc, own_up, own_down);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_own_nobody);
+	tcase_add_test(tc, test_own_root_only);
 	suite_add_tcase(s, tc);
 	return s;
 }
