@@ -230,8 +230,7 @@ long place_census(struct fs *fs, struct node *d)
 			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
 			    place_hidden(fs, d, de->d_name))
 				continue;
-			/* Directories have a copy on every backing: leave such a directory to the full
-			 * search. */
+			/* Subdirectories have copies everywhere: search everywhere here. */
 			if (de->d_type == DT_DIR ||
 			    (de->d_type == DT_UNKNOWN &&
 			     (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
