@@ -230,7 +230,11 @@ uninstall:
 #   make bench          full run, medians of BENCH_RUNS (3), ~30 min
 #   make bench-quick    CI-sized smoke run of the same (BENCH_QUICK=1)
 #   make bench-memory   daemon RSS over BENCH_MEM_MSGS (1000000) messages
-# Results: $(BUILD)/bench/results.{txt,md,tsv}, scaling.png, overhead.png.
+#   make bench-smtp     real sendmail over SMTP on loopback: its queue on one
+#                       simulated disk vs queuefs over N (test/bench/smtp;
+#                       installs and purges sendmail through test/e2e/run-all)
+# Results: $(BUILD)/bench/results.{txt,md,tsv}, scaling.png, overhead.png,
+# smtp.{md,tsv}.
 BENCH_BIN      = $(BUILD)/bench
 QGEN           = $(BENCH_BIN)/qgen
 SLOWDISK       = $(BENCH_BIN)/slowdisk
@@ -238,7 +242,7 @@ PASSTHROUGH_LL = $(BENCH_BIN)/passthrough_ll
 FUSE_EXAMPLES ?= /usr/share/doc/libfuse3-dev/examples
 BENCH_RUN      = QUEUEFS=$(abspath $(QUEUEFS)) BENCH_BIN=$(abspath $(BENCH_BIN)) sh test/bench/run
 
-.PHONY: bench bench-quick bench-memory bench-tools
+.PHONY: bench bench-quick bench-memory bench-smtp bench-tools
 
 bench-tools: $(QUEUEFS) $(QGEN) $(SLOWDISK) $(PASSTHROUGH_LL)
 
@@ -261,6 +265,7 @@ $(PASSTHROUGH_LL): $(FUSE_EXAMPLES)/passthrough_ll.c
 bench: deps
 	$(MAKE) bench-tools
 	$(BENCH_RUN) all
+	$(MAKE) bench-smtp
 
 bench-quick: deps
 	$(MAKE) bench-tools
@@ -269,6 +274,11 @@ bench-quick: deps
 bench-memory: deps
 	$(MAKE) bench-tools
 	$(BENCH_RUN) memory
+
+bench-smtp: deps
+	$(MAKE) bench-tools $(E2E_SINK) $(E2E_SEND)
+	QUEUEFS=$(abspath $(QUEUEFS)) BENCH_BIN=$(abspath $(BENCH_BIN)) E2E_BIN=$(abspath $(BUILD)/test) \
+		bash test/bench/smtp
 
 # ---------------------------------------------------------------------------
 # Shared storage over GlusterFS (test/gluster/): a one-node volume on
