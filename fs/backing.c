@@ -230,21 +230,33 @@ int backing_manifest_write(int rootfd, const struct manifest *m)
 	return err;
 }
 
+/* backing_opendir - open the directory behind an O_PATH fd for reading */
+DIR *backing_opendir(int pathfd)
+{
+	int fd = openat(pathfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir;
+
+	if (fd < 0)
+		return NULL;
+	dir = fdopendir(fd);
+	if (!dir) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+	}
+	return dir;
+}
+
 /* root_empty_ok - is the root empty but for lost+found and our own dir? */
 static int root_empty_ok(int rootfd)
 {
 	struct dirent *de;
-	DIR *d;
-	int fd, empty = 1;
+	DIR *d = backing_opendir(rootfd);
+	int empty = 1;
 
-	fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	if (!d)
 		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
 		    strcmp(de->d_name, "lost+found") == 0 || strcmp(de->d_name, QFS_META_NAME) == 0)

@@ -65,14 +65,10 @@ static void count_tree(struct fs *fs, int b, int pathfd, char *rel, size_t rlen,
 		       struct shard_count *sc)
 {
 	struct dirent *de;
-	DIR *dir;
-	int fd = openat(pathfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir = backing_opendir(pathfd);
 
-	if (fd < 0 || !(dir = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
+	if (!dir)
 		return;
-	}
 	while ((de = readdir(dir)) != NULL) {
 		struct stat st;
 		size_t n;

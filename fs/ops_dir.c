@@ -69,17 +69,14 @@ static int dir_list(struct fs *fs, struct node *d, struct dir_handle *h)
 	int err = 0;
 
 	for (int b = 0; b < fs->layout->n && !err; b++) {
-		int pfd = node_dir_fd(d, b), fd;
+		int pfd = node_dir_fd(d, b);
 		struct dirent *de;
 		DIR *dir;
 
 		if (pfd < 0)
 			continue;
-		fd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0 || !(dir = fdopendir(fd))) {
+		if (!(dir = backing_opendir(pfd))) {
 			err = -errno;
-			if (fd >= 0)
-				close(fd);
 			ops_trouble(fs, -err, "readdir", "directory", b);
 			break;
 		}

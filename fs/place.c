@@ -208,18 +208,15 @@ long place_census(struct fs *fs, struct node *d)
 		return NODE_STRAYS_UNKNOWN;
 	node_dir_path_copy(d, dpath, sizeof(dpath));
 	for (int b = 0; b < fs->layout->n; b++) {
-		int pfd = node_dir_fd(d, b), fd;
+		int pfd = node_dir_fd(d, b);
 		struct dirent *de;
 		DIR *dir;
 
 		if (pfd < 0)
 			continue;
-		fd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0 || !(dir = fdopendir(fd))) {
+		if (!(dir = backing_opendir(pfd))) {
 			log_warn(errno, "place_census: read %s on %s", dpath[0] ? dpath : "/",
 				 fs->layout->b[b].path);
-			if (fd >= 0)
-				close(fd);
 			return NODE_STRAYS_UNKNOWN;
 		}
 		while ((de = readdir(dir)) != NULL) {
@@ -344,16 +341,10 @@ static int scan_cmp(const void *a, const void *b)
 static int scan_read(int pathfd, int b, int root, struct scan_ent **ents, size_t *n, size_t *cap)
 {
 	struct dirent *de;
-	DIR *dir;
-	int fd = openat(pathfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir = backing_opendir(pathfd);
 
-	if (fd < 0)
+	if (!dir)
 		return -errno;
-	dir = fdopendir(fd);
-	if (!dir) {
-		close(fd);
-		return -errno;
-	}
 	while ((de = readdir(dir)) != NULL) {
 		struct stat st;
 		int isdir;

@@ -9,6 +9,7 @@
 #ifndef QFS_BACKING_H
 #define QFS_BACKING_H
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -49,6 +50,9 @@ struct layout {
 	char fsid[33];
 	unsigned generation;
 };
+
+/* backing_opendir - a directory stream on the directory of O_PATH fd PATHFD; NULL with errno */
+DIR *backing_opendir(int pathfd);
 
 /*
  * backing_layout_open - open every configured root, read or create the
