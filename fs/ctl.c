@@ -161,7 +161,7 @@ static void status_write(FILE *out, int json)
 			(unsigned long long)home_only, (unsigned long long)all);
 	else
 		fprintf(out,
-			"\nname searches: %llu answered by the hash home alone, %llu asked every backing\n"
+			"\nname searches: %llu answered by the homes alone, %llu asked every backing\n"
 			"\n%-12s %10s %10s %9s %9s %9s\n",
 			(unsigned long long)home_only, (unsigned long long)all, "op", "count", "rate/s",
 			"p50-us", "p90-us", "p99-us");
