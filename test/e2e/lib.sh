@@ -131,6 +131,15 @@ stop_pids() {
 	return 0
 }
 
+# stop_listed FN - end at once every process FN lists (the MTA's own, by PID)
+stop_listed() {
+	local p
+	p=$("$1")
+	# shellcheck disable=SC2086
+	[ -n "$p" ] && stop_pids 10 $p
+	return 0
+}
+
 # ns_pids - PIDs of processes in our network namespace whose executable matches ERE
 #	(all of them were started by this script: the namespace is private)
 ns_pids() {

@@ -151,11 +151,7 @@ pf_gone() {
 
 # mta_stop_all - every Postfix process of ours, now (crash, cleanup)
 mta_stop_all() {
-	local p
-	p=$(pf_pids)
-	# shellcheck disable=SC2086
-	[ -n "$p" ] && stop_pids 10 $p
-	return 0
+	stop_listed pf_pids
 }
 
 # mta_recover - after a crash: postfix start runs postsuper (structure check, stale files)
@@ -299,27 +295,23 @@ mta_deliver_extra() {
 	say "  incoming/ and active/ files seen on the control shards while delivering"
 }
 
-# mta_crash_leftovers - what Postfix processes killed mid-message left: incomplete files
+# mta_queue_list, mta_leftover_ok - what Postfix processes killed mid-message may leave: incomplete files
 #	in incoming/ (no owner-execute bit: never acknowledged; postsuper removes such
-#	files itself once they are old). Report and remove them.
-mta_crash_leftovers() {
-	local f left
-	left=$(queue_files)
-	[ -z "$left" ] && return 0
-	say "  left by the killed Postfix processes: $(echo $left)"
-	for f in $left; do
-		case $f in
-		incoming/*)
-			# cleanup marks a complete queue file with the owner-execute bit
-			[ -x "$MNT/$f" ] && { fail "$f is a complete message, not delivered"; return 1; }
-			;;
-		defer/* | bounce/* | trace/*) ;;
-		*) fail "unexpected file $f after the crash"; return 1 ;;
-		esac
-	done
-	for f in $left; do
-		rm -f "$MNT/$f" || { fail "rm $f through the mount"; return 1; }
-	done
+#	files itself once they are old). crash_leftovers reports and removes them.
+mta_queue_list() {
+	queue_files
+}
+
+mta_leftover_ok() {
+	case $1 in
+	incoming/*)
+		# cleanup marks a complete queue file with the owner-execute bit
+		[ -x "$MNT/$1" ] && { fail "$1 is a complete message, not delivered"; return 1; }
+		;;
+	defer/* | bounce/* | trace/*) ;;
+	*) fail "unexpected file $1 after the crash"; return 1 ;;
+	esac
+	return 0
 }
 
 # mta_logs - the log to read for errors, with what an error line looks like
