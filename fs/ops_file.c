@@ -215,8 +215,8 @@ void qfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 void qfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
-	struct backing *b = &fs->layout->b[node_get(fs, ino)->bidx];
-	int r, err;
+	int bidx = node_get(fs, ino)->bidx, r, err;
+	struct backing *b = &fs->layout->b[bidx];
 
 	/* New files go where fewer fsyncs are waiting (place_pick). */
 	atomic_fetch_add_explicit(&b->busy, 1, memory_order_relaxed);
@@ -224,7 +224,7 @@ void qfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_in
 	err = r < 0 ? errno : 0;
 	atomic_fetch_sub_explicit(&b->busy, 1, memory_order_relaxed);
 	if (err)
-		ops_trouble(fs, err, "fsync", "file", node_get(fs, ino)->bidx);
+		ops_trouble(fs, err, "fsync", "file", bidx);
 	ops_reply_err(req, err);
 }
 

@@ -190,8 +190,14 @@ int place_locate(struct fs *fs, struct node *d, const char *name, int *bidx, str
 void place_stray(struct fs *fs, struct node *d, const char *name, int b, int delta)
 {
 	struct placement p;
+	long s = atomic_load(&d->dir->strays);
 
-	if (atomic_load(&d->dir->strays) < 0)
+	/*
+	 * Unknown: nothing to count. Zero: NAME (whose lock the caller holds,
+	 * so its own share is in the count) is at home; removing it changes
+	 * nothing, and no route need be worked out on this path.
+	 */
+	if (s < 0 || (s == 0 && delta < 0))
 		return;
 	place_route(fs, d, name, &p);
 	if (!place_at_home(&p, b))
