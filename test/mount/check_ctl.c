@@ -35,37 +35,15 @@
 static struct mnt ctl_m;
 static char ctl_dir[PATH_MAX];
 
-static const char ctl_conf[] = "preset = sendmail\n"
-			       "ctl_dir = {B}/ctl\n"
-			       "[class control]\n"
-			       "shards = {B}/c1 {B}/c2 {B}/c3\n"
-			       "[class data]\n"
-			       "shards = {B}/d1\n"
-			       "[class transcript]\n"
-			       "shards = {B}/x1\n";
-
 static void ctl_up(void)
 {
-	mnt_fixture_up(&ctl_m, "ctl", ctl_conf, NULL);
+	mnt_fixture_up(&ctl_m, "ctl", mnt_conf_sendmail_ctl, NULL);
 	mnt_fmt(ctl_dir, sizeof(ctl_dir), "%s/ctl", ctl_m.root);
 }
 
 static void ctl_down(void)
 {
 	mnt_fixture_down(&ctl_m);
-}
-
-/* ask - one request; the answer (NUL-terminated) in BUF; ctl_request's result */
-static int ask(const char *dir, const char *mnt, const char *req, char *buf, size_t len)
-{
-	FILE *f = fmemopen(buf, len, "w");
-	int r;
-
-	ck_assert_ptr_nonnull(f);
-	r = ctl_request(dir, mnt, req, f);
-	fclose(f);
-	buf[len - 1] = 0;
-	return r;
 }
 
 /* files_in - non-directories in backing root B (not below: the test uses the root only) */
@@ -95,7 +73,7 @@ START_TEST(test_ctl_status)
 		snprintf(name, sizeof(name), "dfST%04d", i);
 		MNT_OK(mnt_put(name, "data", 0600));
 	}
-	ck_assert_int_eq(ask(ctl_dir, ctl_m.dir, "status", out, sizeof(out)), 0);
+	ck_assert_int_eq(mnt_ask(ctl_dir, ctl_m.dir, "status", out, sizeof(out)), 0);
 	for (int b = 0; b < MNT_NDEFAULT; b++) {
 		const char *line = strstr(out, ctl_m.back[b]);
 		unsigned long files;
@@ -105,7 +83,7 @@ START_TEST(test_ctl_status)
 		ck_assert_msg((int)files == files_in(&ctl_m, b), "status says %lu files on %s, got %d there",
 			      files, mnt_back_name[b], files_in(&ctl_m, b));
 	}
-	ck_assert_int_eq(ask(ctl_dir, ctl_m.dir, "status json", out, sizeof(out)), 0);
+	ck_assert_int_eq(mnt_ask(ctl_dir, ctl_m.dir, "status json", out, sizeof(out)), 0);
 	mnt_fmt(want, sizeof(want), "\"op\":\"create\",\"count\":");
 	ck_assert_msg(strstr(out, want), "status json lacks %s:\n%s", want, out);
 	ck_assert_msg(strstr(out, "\"mountpoint\":\"") && strstr(out, "\"off_home\":0"), "status json: %s",
@@ -125,7 +103,7 @@ START_TEST(test_ctl_refusals)
 	ssize_t n;
 
 	MNT_REQUIRE(&ctl_m);
-	ck_assert_int_eq(ask(ctl_dir, ctl_m.dir, "frobnicate", out, sizeof(out)), 0);
+	ck_assert_int_eq(mnt_ask(ctl_dir, ctl_m.dir, "frobnicate", out, sizeof(out)), 0);
 	ck_assert_msg(strstr(out, "error: unknown request 'frobnicate'"), "got \"%s\"", out);
 
 	/* Oversized: no newline within the limit. */
@@ -149,7 +127,7 @@ START_TEST(test_ctl_refusals)
 
 		if (setgid(65534) < 0 || setuid(65534) < 0)
 			_exit(2);
-		r = ask(ctl_dir, ctl_m.dir, "status", out, sizeof(out));
+		r = mnt_ask(ctl_dir, ctl_m.dir, "status", out, sizeof(out));
 		_exit(r == -EACCES || strstr(out, "error: permission denied") ? 0 : 1);
 	}
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
@@ -219,7 +197,7 @@ START_TEST(test_daemon_mode)
 	pid_t pid, dpid;
 	int st, dfd;
 
-	ck_assert_int_eq(mnt_layout(&m, "detach", ctl_conf), 0);
+	ck_assert_int_eq(mnt_layout(&m, "detach", mnt_conf_sendmail_ctl), 0);
 	mnt_fmt(dctl, sizeof(dctl), "%s/ctl", m.root);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
@@ -246,7 +224,7 @@ START_TEST(test_daemon_mode)
 	/* Reads reopen the backing file through /proc/self/fd of the daemon. */
 	MNT_CONTENT("qfDETACH", "q");
 	MNT_CONTENT("dfDETACH", "d");
-	ck_assert_int_eq(ask(dctl, m.dir, "status", out, sizeof(out)), 0);
+	ck_assert_int_eq(mnt_ask(dctl, m.dir, "status", out, sizeof(out)), 0);
 	ck_assert_msg(strstr(out, "fsyncdir"), "status of the detached daemon lacks fsyncdir:\n%s", out);
 	MNT_OK(chdir("/"));
 
@@ -279,7 +257,7 @@ START_TEST(test_ctl_hanging_client)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	ck_assert_msg(secs < 1.5, "50 creates took %.2f s while a control client hung", secs);
-	ck_assert_int_eq(ask(ctl_dir, ctl_m.dir, "status", out, sizeof(out)), 0);
+	ck_assert_int_eq(mnt_ask(ctl_dir, ctl_m.dir, "status", out, sizeof(out)), 0);
 	ck_assert_msg(strstr(out, "queuefs on "), "status after a hanging client: \"%.200s\"", out);
 	close(fd);
 }

@@ -36,7 +36,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ctl.h"
 #include "mnt.h"
 
 #define WRITERS	    4
@@ -232,15 +231,6 @@ START_TEST(test_faults_enospc)
 }
 END_TEST
 
-static const char vanish_conf[] = "preset = sendmail\n"
-				  "ctl_dir = {B}/ctl\n"
-				  "[class control]\n"
-				  "shards = {B}/c1 {B}/c2 {B}/c3\n"
-				  "[class data]\n"
-				  "shards = {B}/d1\n"
-				  "[class transcript]\n"
-				  "shards = {B}/x1\n";
-
 /* first_on - index of the first qfV### file on backing B, or -1 */
 static int first_on(struct mnt *m, int b, int n)
 {
@@ -260,9 +250,8 @@ START_TEST(test_faults_vanish)
 	static struct mnt m;
 	char path[PATH_MAX], name[64], out[16384], ctl[PATH_MAX];
 	int on_c1, on_c2, i, fd, e;
-	FILE *f;
 
-	ck_assert_msg(mnt_layout(&m, "vanish", vanish_conf) == 0, "%s", m.why);
+	ck_assert_msg(mnt_layout(&m, "vanish", mnt_conf_sendmail_ctl) == 0, "%s", m.why);
 	tmpfs_on(&m, MNT_C1, "1m");
 	tmpfs_on(&m, MNT_C2, "1m");
 	ck_assert_msg(mnt_start(&m, NULL) == 0, "%s", m.why);
@@ -305,10 +294,8 @@ START_TEST(test_faults_vanish)
 		MNT_CONTENT(path, "after");
 		ck_assert_msg(mnt_where(&m, name, &b) == 1 && b == MNT_C3, "%s is not on c3", name);
 	}
-	f = fmemopen(out, sizeof(out), "w");
-	ck_assert_int_eq(ctl_request(mnt_fmt(ctl, sizeof(ctl), "%s/ctl", m.root), m.dir, "status", f), 0);
-	fclose(f);
-	out[sizeof(out) - 1] = 0;
+	ck_assert_int_eq(
+		mnt_ask(mnt_fmt(ctl, sizeof(ctl), "%s/ctl", m.root), m.dir, "status", out, sizeof(out)), 0);
 	ck_assert_msg(strstr(out, "FAILED: vanished") && strstr(out, "FAILED: read-only"),
 		      "status does not mark the failed shards:\n%s", out);
 	printf("faults: vanished and read-only shards avoided by 20 new files, marked in status\n");

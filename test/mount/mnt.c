@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctl.h"
 #include "mnt.h"
 
 #define MNT_DEADLINE 10.0 /* seconds for a mount or an exit to happen */
@@ -43,6 +44,15 @@ const char mnt_conf_sendmail[] = "preset = sendmail\n"
 				 "shards = {B}/d1\n"
 				 "[class transcript]\n"
 				 "shards = {B}/x1\n";
+
+const char mnt_conf_sendmail_ctl[] = "preset = sendmail\n"
+				     "ctl_dir = {B}/ctl\n"
+				     "[class control]\n"
+				     "shards = {B}/c1 {B}/c2 {B}/c3\n"
+				     "[class data]\n"
+				     "shards = {B}/d1\n"
+				     "[class transcript]\n"
+				     "shards = {B}/x1\n";
 
 static char mnt_testdir[PATH_MAX]; /* canonical $QFS_TEST_DIR */
 static char mnt_daemon[PATH_MAX];  /* $QUEUEFS */
@@ -901,4 +911,18 @@ int mnt_workers(int n, int (*fn)(int i, void *arg, char *err, size_t len), void 
 		}
 	}
 	return failed;
+}
+
+/* mnt_ask - one control request, its answer in BUF */
+int mnt_ask(const char *dir, const char *mnt, const char *req, char *buf, size_t len)
+{
+	FILE *f = fmemopen(buf, len, "w");
+	int r;
+
+	if (!f)
+		return -errno;
+	r = ctl_request(dir, mnt, req, f);
+	fclose(f);
+	buf[len - 1] = 0;
+	return r;
 }

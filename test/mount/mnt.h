@@ -39,6 +39,8 @@ extern const char *const mnt_back_name[MNT_NBACK];
 
 /* Default config: the sendmail preset over c1 c2 c3 / d1 / x1. */
 extern const char mnt_conf_sendmail[];
+/* The same with the control socket in ROOT/ctl (for mnt_ask). */
+extern const char mnt_conf_sendmail_ctl[];
 
 struct mnt {
 	char root[PATH_MAX];		/* private directory of this layout */
@@ -161,6 +163,12 @@ int mnt_readdir(const char *dir, struct mnt_dent **out, int *dots);
 
 /* mnt_fmt - snprintf into BUF, returning BUF (for paths built inline) */
 const char *mnt_fmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * mnt_ask - send REQ over the control socket in DIR to the daemon of MNT;
+ *	the answer, NUL-terminated, in BUF. ctl_request's result, or -errno.
+ */
+int mnt_ask(const char *dir, const char *mnt, const char *req, char *buf, size_t len);
 
 /* mnt_scale - deadline multiplier (CK_TIMEOUT_MULTIPLIER, default 1) */
 double mnt_scale(void);
