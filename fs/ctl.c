@@ -8,7 +8,8 @@
  *	socket has a 2 s send/receive timeout). Requests:
  *
  *	    status        per class and shard: backing, files, bytes, free
- *	                  space and inodes, files off their hash home; per
+ *	                  space and inodes, files off their hash home; name
+ *	                  searches; inodes the kernel holds; per
  *	                  operation: count, rate, latency percentiles
  *	    status json   the same as one JSON object
  *	    flush all|index|storage [PATH...]
@@ -119,6 +120,7 @@ static void status_write(FILE *out, int json)
 	struct layout *l = fs->layout;
 	double up = stats_uptime();
 	uint64_t home_only, all;
+	size_t nodes;
 
 	if (json)
 		fprintf(out,
@@ -156,15 +158,21 @@ static void status_write(FILE *out, int json)
 				(unsigned long long)sv.f_favail, sc.offhome, health_note(health, ok));
 	}
 	stats_searches(&home_only, &all);
+	pthread_mutex_lock(&fs->table_lock);
+	nodes = fs->table_count;
+	pthread_mutex_unlock(&fs->table_lock);
 	if (json)
-		fprintf(out, "],\"searches\":{\"home_only\":%llu,\"every_backing\":%llu},\"ops\":[",
-			(unsigned long long)home_only, (unsigned long long)all);
+		fprintf(out,
+			"],\"searches\":{\"home_only\":%llu,\"every_backing\":%llu},\"nodes\":%llu,"
+			"\"ops\":[",
+			(unsigned long long)home_only, (unsigned long long)all, (unsigned long long)nodes);
 	else
 		fprintf(out,
 			"\nname searches: %llu answered by the homes alone, %llu asked every backing\n"
+			"inodes the kernel holds: %llu\n"
 			"\n%-12s %10s %10s %9s %9s %9s\n",
-			(unsigned long long)home_only, (unsigned long long)all, "op", "count", "rate/s",
-			"p50-us", "p90-us", "p99-us");
+			(unsigned long long)home_only, (unsigned long long)all, (unsigned long long)nodes,
+			"op", "count", "rate/s", "p50-us", "p90-us", "p99-us");
 	for (int op = 0, first = 1; op < QOP_NOPS; op++) {
 		struct stats_op_snapshot s;
 
