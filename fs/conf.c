@@ -23,6 +23,7 @@
  *	    allow_other = yes          # yes/no/true/false/on/off/1/0 (yes)
  *	    migrate = no               # (default no)
  *	    max_threads = 16           # 1..1024 (default 16)
+ *	    readdirplus = yes          # listings carry attributes (yes)
  *	    fsname = queuefs           # 1..63 printable characters, no ','
  *	    ctl_dir = /run/queuefs     # where the control socket lives
  *	    ctl_group = root           # group allowed to use it (and root)
@@ -132,6 +133,7 @@ static const struct conf_key conf_globals[] = {
 	GLOBAL("nfs_storage", CONF_BOOL, "no", 0, 0, nfs_storage, false),
 	GLOBAL_CHOICE("locks", "local", conf_locks_names, locks),
 	GLOBAL("watch", CONF_BOOL, "no", 0, 0, watch, false),
+	GLOBAL("readdirplus", CONF_BOOL, "yes", 0, 0, readdirplus, false),
 };
 
 /* Indices into conf_class_keys, also for "which did this section set". */

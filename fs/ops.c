@@ -208,7 +208,6 @@ void ops_trouble(struct fs *fs, int err, const char *op, const char *name, int b
 	}
 }
 
-/* new_owner - give a new object the caller's uid and gid (set-gid dirs keep theirs) */
 /* ops_open_node - a new open file description of N's backing file */
 int ops_open_node(struct node *n, int flags)
 {
@@ -268,6 +267,8 @@ TIMED(fsync, QOP_FSYNC, (fuse_req_t r, fuse_ino_t i, int d, struct fuse_file_inf
 TIMED(opendir, QOP_OPENDIR, (fuse_req_t r, fuse_ino_t i, struct fuse_file_info *f), (r, i, f))
 TIMED(readdir, QOP_READDIR, (fuse_req_t r, fuse_ino_t i, size_t s, off_t o, struct fuse_file_info *f),
       (r, i, s, o, f))
+TIMED(readdirplus, QOP_READDIRPLUS, (fuse_req_t r, fuse_ino_t i, size_t s, off_t o, struct fuse_file_info *f),
+      (r, i, s, o, f))
 TIMED(releasedir, QOP_RELEASEDIR, (fuse_req_t r, fuse_ino_t i, struct fuse_file_info *f), (r, i, f))
 TIMED(fsyncdir, QOP_FSYNCDIR, (fuse_req_t r, fuse_ino_t i, int d, struct fuse_file_info *f), (r, i, d, f))
 TIMED(statfs, QOP_STATFS, (fuse_req_t r, fuse_ino_t i), (r, i))
@@ -325,4 +326,7 @@ void ops_build(struct fuse_lowlevel_ops *ops, const struct conf *c)
 		ops->getlk = timed_getlk;
 		ops->setlk = timed_setlk;
 	}
+	/* With the handler libfuse asks for readdirplus in the kernel's "auto" mode. */
+	if (c->readdirplus)
+		ops->readdirplus = timed_readdirplus;
 }

@@ -4,7 +4,8 @@
  * DESCRIPTION
  *	readdir merges the copies of a directory into one sorted listing
  *	without duplicates, built afresh at offset 0 so that new entries show
- *	as soon as the create or rename returns. fsyncdir syncs the dirty
+ *	as soon as the create or rename returns. readdirplus adds the
+ *	attributes of the names the kernel does not know yet. fsyncdir syncs the dirty
  *	copies (sync.c). statfs tells the truth about space per the rule in
  *	the README.
  * DIAGNOSTICS
@@ -29,7 +30,8 @@
 
 struct dir_entry {
 	char *name;
-	uint64_t ino;
+	uint64_t ino;	   /* as the mount shows it */
+	ino_t backing_ino; /* in the copy on backing B: the node table's key */
 	mode_t type;
 	int b;
 };
@@ -104,6 +106,7 @@ static int dir_list(struct fs *fs, struct node *d, struct dir_handle *h)
 				break;
 			}
 			h->ents[h->n].ino = backing_ino(&fs->layout->b[b], de->d_ino);
+			h->ents[h->n].backing_ino = de->d_ino;
 			h->ents[h->n].type = (mode_t)(de->d_type << 12);
 			h->ents[h->n++].b = b;
 		}
@@ -188,7 +191,33 @@ void qfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
-void qfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+/*
+ * plus_entry - the readdirplus answer for entry E of D: a full lookup
+ *	(one lookup taken, *TAKEN set) for a name the kernel does not know
+ *	yet; for one whose node it holds, or one gone since the listing,
+ *	only the name (nodeid 0: the kernel leaves its dentry as it is).
+ */
+static void plus_entry(struct fs *fs, struct node *d, const struct dir_entry *ent, struct fuse_entry_param *e,
+		       bool *taken)
+{
+	*taken = false;
+	if (!node_find_id(fs, fs->layout->b[ent->b].dev, ent->backing_ino) &&
+	    ops_lookup_entry(fs, d, ent->name, e) == 0) {
+		*taken = true;
+		return;
+	}
+	memset(e, 0, sizeof(*e));
+	e->attr.st_ino = ent->ino;
+	e->attr.st_mode = ent->type;
+}
+
+/*
+ * dir_reply - one buffer of the listing from OFF. With PLUS, every entry
+ *	the kernel does not know comes with its attributes, which saves the
+ *	LOOKUP it would send next (a queue run after a restart, ls -l).
+ */
+static void dir_reply(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi,
+		      bool plus)
 {
 	struct fs *fs = FS(req);
 	struct node *d = node_get(fs, ino);
@@ -214,30 +243,50 @@ void qfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct 
 	}
 	/* Offsets: 1 = ".", 2 = "..", 3 + i = entry i. */
 	for (size_t i = (size_t)off; i < h->n + 2; i++) {
-		struct stat st = { 0 };
+		struct fuse_entry_param e = { 0 };
+		bool taken = false;
 		const char *name;
 		size_t len;
 
 		if (i == 0) {
 			name = ".";
-			st.st_ino = d->st_ino;
-			st.st_mode = S_IFDIR;
+			e.attr.st_ino = d->st_ino;
+			e.attr.st_mode = S_IFDIR;
 		} else if (i == 1) {
 			name = "..";
-			st.st_ino = h->dotdot ? h->dotdot : d->st_ino;
-			st.st_mode = S_IFDIR;
+			e.attr.st_ino = h->dotdot ? h->dotdot : d->st_ino;
+			e.attr.st_mode = S_IFDIR;
 		} else {
 			name = h->ents[i - 2].name;
-			st.st_ino = h->ents[i - 2].ino;
-			st.st_mode = h->ents[i - 2].type;
+			if (plus) {
+				plus_entry(fs, d, &h->ents[i - 2], &e, &taken);
+			} else {
+				e.attr.st_ino = h->ents[i - 2].ino;
+				e.attr.st_mode = h->ents[i - 2].type;
+			}
 		}
-		len = fuse_add_direntry(req, buf + used, size - used, name, &st, (off_t)i + 1);
-		if (len > size - used)
+		len = plus ? fuse_add_direntry_plus(req, buf + used, size - used, name, &e, (off_t)i + 1)
+			   : fuse_add_direntry(req, buf + used, size - used, name, &e.attr, (off_t)i + 1);
+		if (len > size - used) {
+			/* Not sent: the kernel never learns of this lookup. */
+			if (taken)
+				node_forget(fs, node_get(fs, e.ino), 1);
 			break;
+		}
 		used += len;
 	}
 	fuse_reply_buf(req, buf, used);
 	free(buf);
+}
+
+void qfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	dir_reply(req, ino, size, off, fi, false);
+}
+
+void qfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	dir_reply(req, ino, size, off, fi, true);
 }
 
 void qfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

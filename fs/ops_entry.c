@@ -108,30 +108,46 @@ static int lookup_node(struct fs *fs, struct node *d, const char *name, int b, c
 	return node_find_or_add_file(fs, d, b, name, st, out);
 }
 
-void qfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+/*
+ * ops_lookup_entry - what a LOOKUP of NAME in D answers: 0 with E filled
+ *	and one lookup taken on its node, or -errno. readdirplus shares it.
+ */
+int ops_lookup_entry(struct fs *fs, struct node *d, const char *name, struct fuse_entry_param *e)
 {
-	struct fs *fs = FS(req);
-	struct node *d = node_get(fs, parent), *n;
-	struct fuse_entry_param e;
+	struct node *n;
 	struct stat st;
 	unsigned slot;
 	int b, err;
+
+	if (place_hidden(fs, d, name))
+		return -ENOENT;
+	err = name_begin(fs, d, name, &slot, &b, &st);
+	if (!err)
+		err = lookup_node(fs, d, name, b, &st, &n);
+	/* A file's attributes are those locate just read, if the node is that inode. */
+	if (!err && (n->dir || n->dev != st.st_dev || n->ino != st.st_ino)) {
+		err = ops_node_stat(fs, n, &st);
+		if (err)
+			node_forget(fs, n, 1);
+	}
+	name_end(fs, slot);
+	if (!err)
+		ops_entry_fill(fs, n, &st, e);
+	return err;
+}
+
+void qfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = FS(req);
+	struct node *d = node_get(fs, parent);
+	struct fuse_entry_param e;
+	int err;
 
 	if (!d->dir) {
 		ops_reply_err(req, ENOTDIR);
 		return;
 	}
-	if (place_hidden(fs, d, name)) {
-		ops_reply_err(req, ENOENT);
-		return;
-	}
-	err = name_begin(fs, d, name, &slot, &b, &st);
-	if (!err)
-		err = lookup_node(fs, d, name, b, &st, &n);
-	/* A file's attributes are those locate just read, if the node is that inode. */
-	if (!err && (n->dir || n->dev != st.st_dev || n->ino != st.st_ino))
-		err = ops_node_stat(fs, n, &st);
-	name_end(fs, slot);
+	err = ops_lookup_entry(fs, d, name, &e);
 	if (err == -ENOENT) {
 		struct placement p;
 		double negative;
@@ -150,7 +166,6 @@ void qfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		ops_reply_err(req, -err);
 		return;
 	}
-	ops_entry_fill(fs, n, &st, &e);
 	fuse_reply_entry(req, &e);
 }
 

@@ -88,6 +88,7 @@ struct conf {
 	bool nfs_storage;   /* Dovecot's mail_nfs_storage: flush mode for storage (data) classes */
 	int locks;	    /* CONF_LOCKS_*: kernel-local, or forwarded to the backing files */
 	bool watch;	    /* inotify on the backings: outside changes become invalidations */
+	bool readdirplus;   /* listings carry the attributes of names the kernel lacks */
 };
 
 /*

@@ -26,6 +26,7 @@ void ops_trouble(struct fs *fs, int err, const char *op, const char *name, int b
 int ops_open_node(struct node *n, int flags);
 
 /* ops_entry.c */
+int ops_lookup_entry(struct fs *fs, struct node *d, const char *name, struct fuse_entry_param *e);
 void qfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 void qfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi);
 void qfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);
@@ -59,6 +60,7 @@ void qfs_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct
 /* ops_dir.c */
 void qfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void qfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+void qfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
 void qfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void qfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
 void qfs_statfs(fuse_req_t req, fuse_ino_t ino);

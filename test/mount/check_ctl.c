@@ -10,6 +10,9 @@
  *	and control threads still run in the detached process (an fsyncdir
  *	over two backings returns; status answers), and files can be read
  *	(they are reopened through the detached process's /proc/self/fd).
+ *	readdirplus: a cold listing of 2000 names, each stat'ed as it comes,
+ *	costs (almost) no LOOKUP and leaves no inode held; with
+ *	readdirplus = no it costs one LOOKUP per name.
  *
  * DIAGNOSTICS
  *	Failures read "got X, want Y".
@@ -263,6 +266,155 @@ START_TEST(test_ctl_hanging_client)
 }
 END_TEST
 
+/* json_count - the number after KEY in the status json OUT, or -1 */
+static long long json_count(const char *out, const char *key)
+{
+	const char *p = strstr(out, key);
+
+	return p ? strtoll(p + strlen(key), NULL, 10) : -1;
+}
+
+struct rdp_result {
+	long long lookups; /* LOOKUPs the listing cost */
+	long long plus;	   /* readdirplus requests so far */
+	long long nodes0;  /* inodes the kernel held before the listing, caches dropped */
+	long long nodes1;  /* the same after it */
+	int listed;
+};
+
+/* rdp_nodes - inodes the kernel holds once its caches are dropped and its forgets arrived */
+static long long rdp_nodes(const char *ctl, const char *mnt, char *out, size_t len)
+{
+	long long last = -1, now;
+	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
+
+	if (fd < 0 || write(fd, "2", 1) != 1) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	/* FORGETs travel asynchronously: wait until the count holds still. */
+	for (int i = 0; i < 40; i++) {
+		usleep(50000);
+		if (mnt_ask(ctl, mnt, "status json", out, len) != 0)
+			return -1;
+		now = json_count(out, "\"nodes\":");
+		if (now == last)
+			return now;
+		last = now;
+	}
+	return last;
+}
+
+#define RDP_FILES 2000
+
+/*
+ * rdp_list - RDP_FILES control files of sizes 1..97 and a subdirectory in
+ *	M/rp; with cold caches, list rp and stat every entry as it comes (as
+ *	ls -l does). Entries must match their attributes. 0, or -1 and WHY.
+ */
+static int rdp_list(struct mnt *m, const char *ctl, struct rdp_result *r, char *why, size_t wlen)
+{
+	static char out[65536], path[PATH_MAX], body[128];
+	struct dirent *de;
+	long long l0;
+	DIR *d;
+
+	memset(r, 0, sizeof(*r));
+	memset(body, 'x', sizeof(body));
+	mnt_fmt(path, sizeof(path), "%s/rp", m->dir);
+	if (mkdir(path, 0755) < 0 || mkdir(mnt_fmt(path, sizeof(path), "%s/rp/sub", m->dir), 0755) < 0)
+		return mnt_fmt(why, wlen, "mkdir: %s", strerror(errno)), -1;
+	for (int i = 0; i < RDP_FILES; i++) {
+		body[i % 97 + 2] = '\0';
+		mnt_fmt(path, sizeof(path), "%s/rp/qfRP%05d", m->dir, i);
+		if (mnt_put(path, body + 1, 0600) != 0)
+			return mnt_fmt(why, wlen, "create %s: %s", path, strerror(errno)), -1;
+		body[i % 97 + 2] = 'x';
+	}
+	if (chdir("/") < 0 || (r->nodes0 = rdp_nodes(ctl, m->dir, out, sizeof(out))) < 0)
+		return mnt_fmt(why, wlen, "dropping caches: %s", strerror(errno)), -1;
+	l0 = json_count(out, "\"op\":\"lookup\",\"count\":");
+	if (!(d = opendir(mnt_fmt(path, sizeof(path), "%s/rp", m->dir))))
+		return mnt_fmt(why, wlen, "opendir %s: %s", path, strerror(errno)), -1;
+	while ((de = readdir(d)) != NULL) {
+		struct stat st;
+		int i;
+
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			mnt_fmt(why, wlen, "stat %s: %s", de->d_name, strerror(errno));
+			break;
+		}
+		r->listed++;
+		if (st.st_ino != de->d_ino) {
+			mnt_fmt(why, wlen, "%s: stat says inode %llu, readdir %llu", de->d_name,
+				(unsigned long long)st.st_ino, (unsigned long long)de->d_ino);
+			break;
+		}
+		if (sscanf(de->d_name, "qfRP%d", &i) == 1 && st.st_size != i % 97 + 1) {
+			mnt_fmt(why, wlen, "%s: size %lld, want %d", de->d_name, (long long)st.st_size,
+				i % 97 + 1);
+			break;
+		}
+		if (strcmp(de->d_name, "sub") == 0 && !S_ISDIR(st.st_mode)) {
+			mnt_fmt(why, wlen, "sub: mode %o, want a directory", (unsigned)st.st_mode);
+			break;
+		}
+	}
+	closedir(d);
+	if (*why)
+		return -1;
+	if (mnt_ask(ctl, m->dir, "status json", out, sizeof(out)) != 0)
+		return mnt_fmt(why, wlen, "status json failed"), -1;
+	r->lookups = json_count(out, "\"op\":\"lookup\",\"count\":") - l0;
+	r->plus = json_count(out, "\"op\":\"readdirplus\",\"count\":");
+	r->nodes1 = rdp_nodes(ctl, m->dir, out, sizeof(out));
+	return 0;
+}
+
+/*
+ * A listing with cold caches brings the attributes of every name along
+ * (readdirplus): stat after it costs no LOOKUP, the attributes are right,
+ * and every lookup it took is given back (no inode stays held). With
+ * readdirplus = no, each stat costs a LOOKUP.
+ */
+START_TEST(test_readdirplus)
+{
+	char why[1024] = "", rctl[PATH_MAX];
+	struct rdp_result on, off;
+	struct mnt m;
+	int rc;
+
+	ck_assert_int_eq(mnt_layout(&m, "rdplus", mnt_conf_sendmail_ctl), 0);
+	mnt_fmt(rctl, sizeof(rctl), "%s/ctl", m.root);
+	ck_assert_msg(mnt_start(&m, NULL) == 0, "mount: %s", m.why);
+	rc = rdp_list(&m, rctl, &on, why, sizeof(why));
+	mnt_stop(&m);
+	ck_assert_msg(rc == 0, "readdirplus on: %s", why);
+	ck_assert_int_eq(on.listed, RDP_FILES + 3);
+	ck_assert_msg(on.plus > 0, "no readdirplus request reached the daemon");
+	ck_assert_msg(on.lookups < RDP_FILES / 10,
+		      "readdirplus on: %lld LOOKUPs for %d names listed and stat'ed", on.lookups,
+		      RDP_FILES + 1);
+	ck_assert_msg(on.nodes1 >= 0 && on.nodes1 <= on.nodes0,
+		      "the kernel dropped its caches but %lld inodes stay held (%lld before the listing)",
+		      on.nodes1, on.nodes0);
+
+	mnt_rm_rf(m.root);
+	ck_assert_int_eq(mnt_layout(&m, "rdplus", mnt_conf_sendmail_ctl), 0);
+	mnt_fmt(rctl, sizeof(rctl), "%s/ctl", m.root);
+	ck_assert_msg(mnt_start(&m, "readdirplus=no") == 0, "mount: %s", m.why);
+	rc = rdp_list(&m, rctl, &off, why, sizeof(why));
+	mnt_stop(&m);
+	ck_assert_msg(rc == 0, "readdirplus off: %s", why);
+	ck_assert_int_eq(off.listed, RDP_FILES + 3);
+	ck_assert_msg(off.plus <= 0 && off.lookups >= RDP_FILES,
+		      "readdirplus = no: %lld readdirplus requests, %lld LOOKUPs for %d names", off.plus,
+		      off.lookups, RDP_FILES + 1);
+}
+END_TEST
+
 Suite *ctl_suite(void)
 {
 	Suite *s = suite_create("ctl");
@@ -274,6 +426,11 @@ Suite *ctl_suite(void)
 	tcase_add_test(tc, test_ctl_refusals);
 	tcase_add_test(tc, test_daemon_mode);
 	tcase_add_test(tc, test_ctl_hanging_client);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("readdirplus");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_readdirplus);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -140,6 +140,7 @@ START_TEST(test_defaults)
 		      (unsigned long long)c.min_free_inodes);
 	ck_assert_msg(c.allow_other, "allow_other: got no, want yes");
 	ck_assert_msg(!c.migrate, "migrate: got yes, want no");
+	ck_assert_msg(c.readdirplus, "readdirplus: got no, want yes");
 	ck_assert_msg(c.max_threads == 16, "max_threads: got %u, want 16", c.max_threads);
 	ck_assert_msg(strcmp(c.fsname, "queuefs") == 0, "fsname: got %s, want queuefs", c.fsname);
 	ck_assert_msg(c.preset[0] == 0, "preset: got %s, want none", c.preset);
@@ -166,6 +167,7 @@ START_TEST(test_globals)
 		    "min_free_inodes = 100\n"
 		    "allow_other = off\n"
 		    "migrate = TRUE\n"
+		    "readdirplus = no\n"
 		    "max_threads = 1024\n"
 		    "fsname = q#1\n"
 		    "\n"
@@ -192,6 +194,7 @@ START_TEST(test_globals)
 		      (unsigned long long)c.min_free_inodes);
 	ck_assert_msg(!c.allow_other, "allow_other: got yes, want no");
 	ck_assert_msg(c.migrate, "migrate: got no, want yes");
+	ck_assert_msg(!c.readdirplus, "readdirplus: got yes, want no");
 	ck_assert_msg(c.max_threads == 1024, "max_threads: got %u, want 1024", c.max_threads);
 	ck_assert_msg(strcmp(c.fsname, "q#1") == 0, "fsname: got %s, want q#1", c.fsname);
 	ck_assert_msg(strcmp(c.path, test_path) == 0, "path: got %s, want %s", c.path, test_path);
@@ -199,7 +202,7 @@ START_TEST(test_globals)
 	ck_assert_msg(c.nclasses == 1, "classes: got %d, want 1", c.nclasses);
 	cl = &c.classes[0];
 	ck_assert_msg(strcmp(cl->name, "control") == 0, "name: got %s, want control", cl->name);
-	ck_assert_msg(cl->line == 12, "line: got %d, want 12", cl->line);
+	ck_assert_msg(cl->line == 13, "line: got %d, want 13", cl->line);
 	ck_assert_msg(cl->choices == 3, "choices: got %u, want 3", cl->choices);
 	ck_assert_msg(cl->nshards == 3, "shards: got %d, want 3", cl->nshards);
 	ck_assert_msg(strcmp(cl->shards[0], "/q/1") == 0, "shard 0: got %s, want /q/1", cl->shards[0]);
