@@ -3,7 +3,7 @@
  *	qgen - MTA-shaped queue workload generator
  *
  * SYNOPSIS
- *	qgen [-w workers] [-p] [-s bytes] [-F] [-S] [-L] [-t secs | -n count]
+ *	qgen [-w workers] [-p] [-A] [-s bytes] [-F] [-S] [-L] [-t secs | -n count]
  *	     [-b rewrites] [-B depth] [-r msecs] [-q] QDIR...
  *
  * DESCRIPTION
@@ -23,7 +23,9 @@
  *	drained, untimed, at the end.
  *
  *	Several QDIRs form a multi-queue (sendmail QUEUE_DIR=/q/q.*): message
- *	k of worker w goes to queue (w + k) mod N. With -L every QDIR holds
+ *	k of worker w goes to queue (w + k) mod N; with -A every message of
+ *	worker w goes to queue w mod N (each worker keeps to one queue, as a
+ *	per-queue daemon would). With -L every QDIR holds
  *	qf/ df/ xf/ subdirectories (created if missing), as in sendmail's
  *	native layout. A missing QDIR is created (its parent must exist).
  *	A queue-runner thread lists every qf directory every
@@ -132,6 +134,7 @@ struct opts {
 	bool fsync;
 	bool dirsync;
 	bool subdirs;
+	bool affinity; /* -A: worker w keeps to queue w mod N */
 	double secs;
 	unsigned long count;
 	int rewrites; /* backlog when > 0 */
@@ -548,7 +551,7 @@ static bool msg_new(struct worker *w, struct msg *m)
 	}
 	m->used = true;
 	m->gen = 0;
-	m->q = (int)((w->n + w->seq) % (unsigned long)opt.nq);
+	m->q = (int)((w->n + (opt.affinity ? 0 : w->seq)) % (unsigned long)opt.nq);
 	snprintf(m->id, sizeof m->id, "%s%03d%07lu", opt.tag, w->n % 1000, w->seq);
 	w->seq++;
 	return true;
@@ -807,19 +810,21 @@ static int leftovers_check(void)
 /* usage - print usage and exit 2 */
 static void usage(void)
 {
-	fprintf(stderr, "usage: qgen [options] QDIR...\n"
-			"  -w N      workers (default 1)\n"
-			"  -p        workers are processes (default: threads)\n"
-			"  -s BYTES  df size (default 4096)\n"
-			"  -F        no fsync of files\n"
-			"  -S        SuperSafe: fsync the directory after rename and unlink\n"
-			"  -L        each QDIR has qf/ df/ xf/ subdirectories (created if missing)\n"
-			"  -t SECS   duration (default 5)\n"
-			"  -n COUNT  number of messages instead of a duration\n"
-			"  -b R      backlog: defer each message R times (qf rewritten R times)\n"
-			"  -B DEPTH  backlog: messages kept queued per worker (default 4)\n"
-			"  -r MSECS  queue-runner readdir interval (default 100, 0: none)\n"
-			"  -q        print only the RESULT line\n");
+	fprintf(stderr,
+		"usage: qgen [options] QDIR...\n"
+		"  -w N      workers (default 1)\n"
+		"  -p        workers are processes (default: threads)\n"
+		"  -s BYTES  df size (default 4096)\n"
+		"  -F        no fsync of files\n"
+		"  -S        SuperSafe: fsync the directory after rename and unlink\n"
+		"  -L        each QDIR has qf/ df/ xf/ subdirectories (created if missing)\n"
+		"  -t SECS   duration (default 5)\n"
+		"  -n COUNT  number of messages instead of a duration\n"
+		"  -b R      backlog: defer each message R times (qf rewritten R times)\n"
+		"  -B DEPTH  backlog: messages kept queued per worker (default 4)\n"
+		"  -r MSECS  queue-runner readdir interval (default 100, 0: none)\n"
+		"  -A        worker w keeps to queue w mod N (default: its messages go round the queues)\n"
+		"  -q        print only the RESULT line\n");
 	exit(2);
 }
 
@@ -828,13 +833,16 @@ static void opts_parse(int argc, char **argv)
 {
 	int c;
 
-	while ((c = getopt(argc, argv, "w:ps:FSLt:n:b:B:r:q")) != -1) {
+	while ((c = getopt(argc, argv, "w:pAs:FSLt:n:b:B:r:q")) != -1) {
 		switch (c) {
 		case 'w':
 			opt.workers = atoi(optarg);
 			break;
 		case 'p':
 			opt.procs = true;
+			break;
+		case 'A':
+			opt.affinity = true;
 			break;
 		case 's':
 			opt.size = strtoul(optarg, NULL, 0);
