@@ -5,9 +5,9 @@
  *	readdir merges the copies of a directory into one sorted listing
  *	without duplicates, built afresh at offset 0 so that new entries show
  *	as soon as the create or rename returns. readdirplus adds the
- *	attributes of the names the kernel does not know yet. fsyncdir syncs the dirty
- *	copies (sync.c). statfs tells the truth about space per the rule in
- *	the README.
+ *	attributes of the names the kernel does not know yet. fsyncdir
+ *	syncs the dirty copies (sync.c). statfs tells the truth about space
+ *	per the rule in the README.
  * DIAGNOSTICS
  *	Replies carry the backing's errno; backing trouble is logged.
  */
@@ -192,7 +192,7 @@ void qfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 }
 
 /*
- * plus_entry - the readdirplus answer for entry E of D: a full lookup
+ * plus_entry - the readdirplus answer E for entry ENT of D: a full lookup
  *	(one lookup taken, *TAKEN set) for a name the kernel does not know
  *	yet; for one whose node it holds, or one gone since the listing,
  *	only the name (nodeid 0: the kernel leaves its dentry as it is).
@@ -214,7 +214,7 @@ static void plus_entry(struct fs *fs, struct node *d, const struct dir_entry *en
 /*
  * dir_reply - one buffer of the listing from OFF. With PLUS, every entry
  *	the kernel does not know comes with its attributes, which saves the
- *	LOOKUP it would send next (a queue run after a restart, ls -l).
+ *	LOOKUP it would send next (ls -l after a restart or a flush).
  */
 static void dir_reply(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi,
 		      bool plus)
