@@ -286,7 +286,7 @@ struct rdp_result {
 static long long rdp_nodes(const char *ctl, const char *mnt, char *out, size_t len)
 {
 	long long last = -1, now;
-	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
+	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY), still = 0;
 
 	if (fd < 0 || write(fd, "2", 1) != 1) {
 		if (fd >= 0)
@@ -294,13 +294,14 @@ static long long rdp_nodes(const char *ctl, const char *mnt, char *out, size_t l
 		return -1;
 	}
 	close(fd);
-	/* FORGETs travel asynchronously: wait until the count holds still. */
-	for (int i = 0; i < 40; i++) {
+	/* FORGETs travel asynchronously: wait until the count holds still for 150 ms. */
+	for (int i = 0; i < 100; i++) {
 		usleep(50000);
 		if (mnt_ask(ctl, mnt, "status json", out, len) != 0)
 			return -1;
 		now = json_count(out, "\"nodes\":");
-		if (now == last)
+		still = now == last ? still + 1 : 0;
+		if (still == 3)
 			return now;
 		last = now;
 	}
