@@ -41,13 +41,7 @@ static const char coh_conf[] = "preset = sendmail\n"
 			       "entry_timeout = 30\n"
 			       "attr_timeout = 30\n"
 			       "negative_timeout = 30\n"
-			       "ctl_dir = {B}/ctl\n"
-			       "[class control]\n"
-			       "shards = {B}/c1 {B}/c2 {B}/c3\n"
-			       "[class data]\n"
-			       "shards = {B}/d1\n"
-			       "[class transcript]\n"
-			       "shards = {B}/x1\n";
+			       "ctl_dir = {B}/ctl\n" MNT_SENDMAIL_CLASSES;
 
 /* pair_up - A over fresh backings with OPTS_A, B over the same backings */
 static void pair_up(struct mnt *a, struct mnt *b, const char *tag, const char *opts_a, const char *opts_b)

@@ -37,22 +37,10 @@
 
 const char *const mnt_back_name[MNT_NBACK] = { "c1", "c2", "c3", "d1", "x1", "c4" };
 
-const char mnt_conf_sendmail[] = "preset = sendmail\n"
-				 "[class control]\n"
-				 "shards = {B}/c1 {B}/c2 {B}/c3\n"
-				 "[class data]\n"
-				 "shards = {B}/d1\n"
-				 "[class transcript]\n"
-				 "shards = {B}/x1\n";
+const char mnt_conf_sendmail[] = "preset = sendmail\n" MNT_SENDMAIL_CLASSES;
 
 const char mnt_conf_sendmail_ctl[] = "preset = sendmail\n"
-				     "ctl_dir = {B}/ctl\n"
-				     "[class control]\n"
-				     "shards = {B}/c1 {B}/c2 {B}/c3\n"
-				     "[class data]\n"
-				     "shards = {B}/d1\n"
-				     "[class transcript]\n"
-				     "shards = {B}/x1\n";
+				     "ctl_dir = {B}/ctl\n" MNT_SENDMAIL_CLASSES;
 
 static char mnt_testdir[PATH_MAX]; /* canonical $QFS_TEST_DIR */
 static char mnt_daemon[PATH_MAX];  /* $QUEUEFS */

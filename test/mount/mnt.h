@@ -37,6 +37,15 @@ enum mnt_back { MNT_C1, MNT_C2, MNT_C3, MNT_D1, MNT_X1, MNT_C4, MNT_NBACK };
 
 extern const char *const mnt_back_name[MNT_NBACK];
 
+/* The class sections of the default layout: control c1 c2 c3, data d1, transcript x1. */
+#define MNT_SENDMAIL_CLASSES                                                                                 \
+	"[class control]\n"                                                                                  \
+	"shards = {B}/c1 {B}/c2 {B}/c3\n"                                                                    \
+	"[class data]\n"                                                                                     \
+	"shards = {B}/d1\n"                                                                                  \
+	"[class transcript]\n"                                                                               \
+	"shards = {B}/x1\n"
+
 /* Default config: the sendmail preset over c1 c2 c3 / d1 / x1. */
 extern const char mnt_conf_sendmail[];
 /* The same with the control socket in ROOT/ctl (for mnt_ask). */
